@@ -1,0 +1,383 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestRoundTripAcrossReopen(t *testing.T) {
+	path := testPath(t)
+	db := mustOpen(t, path, Options{})
+	want := writeRun(t, db, "20261122-022400-aaaaaa", 5)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range []string{path, filepath.Dir(path)} {
+		st, err := os.Stat(fi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantMode := os.FileMode(0o600)
+		if st.IsDir() {
+			wantMode = 0o700
+		}
+		if st.Mode().Perm() != wantMode {
+			t.Errorf("%s mode %v, want %v", fi, st.Mode().Perm(), wantMode)
+		}
+	}
+
+	db = mustOpen(t, path, Options{ReadOnly: true})
+	defer db.Close()
+	r, err := db.Run("20261122-022400-aaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r, sampleRun("20261122-022400-aaaaaa")) {
+		t.Errorf("run = %+v", r)
+	}
+	got, err := db.Events("20261122-022400-aaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events after reopen differ:\n got %+v\nwant %+v", got, want)
+	}
+	for i, e := range got {
+		if e.Seq != uint64(i+1) || e.V != SchemaVersion || e.Time.IsZero() || e.Item != fmt.Sprintf("ns-%d", i+1) {
+			t.Errorf("event %d = %+v", i, e)
+		}
+	}
+	if string(got[0].Data) != `{"items":["a","b"]}` {
+		t.Errorf("Data not compacted: %s", got[0].Data)
+	}
+	last, ok, err := db.LastEvent("20261122-022400-aaaaaa")
+	if err != nil || !ok || !reflect.DeepEqual(last, want[4]) {
+		t.Errorf("LastEvent = %+v %v %v", last, ok, err)
+	}
+	if err := db.Verify("20261122-022400-aaaaaa"); err != nil {
+		t.Errorf("Verify clean run: %v", err)
+	}
+}
+
+func TestHashChain(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	evs := writeRun(t, db, "r1", 4)
+	var rec []byte
+	if err := db.view(func(tx *bolt.Tx) error {
+		rec = append(rec, runBucket(tx, "r1").Get(keyRun)...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].Prev != hashHex(rec) {
+		t.Errorf("seq 1 prev %s, want hash of run record %s", evs[0].Prev, hashHex(rec))
+	}
+	for i, e := range evs {
+		if i > 0 && e.Prev != evs[i-1].Hash {
+			t.Errorf("seq %d prev %s != previous hash %s", e.Seq, e.Prev, evs[i-1].Hash)
+		}
+		if h, _ := eventHash(e); h != e.Hash || len(e.Hash) != 64 {
+			t.Errorf("seq %d hash %q, recomputed %q", e.Seq, e.Hash, h)
+		}
+	}
+}
+
+func TestCreateAndAppendErrors(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	writeRun(t, db, "r1", 1)
+	if err := db.CreateRun(sampleRun("r1")); !errors.Is(err, ErrRunExists) {
+		t.Errorf("duplicate CreateRun: %v", err)
+	}
+	if _, err := db.Append("nope", sampleEvent(1)); !errors.Is(err, ErrRunNotFound) {
+		t.Errorf("Append to missing run: %v", err)
+	}
+	if _, err := db.Run("nope"); !errors.Is(err, ErrRunNotFound) || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("Run missing: %v", err)
+	}
+	if err := db.Verify("nope"); !errors.Is(err, ErrRunNotFound) {
+		t.Errorf("Verify missing: %v", err)
+	}
+	if err := db.CreateRun(Run{}); err == nil {
+		t.Error("CreateRun with empty id succeeded")
+	}
+	if _, ok, err := db.LastEvent("r1"); !ok || err != nil {
+		t.Errorf("LastEvent: %v %v", ok, err)
+	}
+	if err := db.CreateRun(sampleRun("empty")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := db.LastEvent("empty"); ok || err != nil {
+		t.Errorf("LastEvent of eventless run: %v %v", ok, err)
+	}
+	if err := db.Verify("empty"); err != nil {
+		t.Errorf("Verify eventless run: %v", err)
+	}
+}
+
+// Appended events must re-encode to their stored bytes or Verify would flag
+// them; awkward input is normalised instead.
+func TestAppendNormalizes(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	writeRun(t, db, "r1", 0)
+	odd := []Event{
+		{Type: "x", Evidence: "tail cut mid-rune \xe2\x82", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))},
+		{Type: "x", Data: json.RawMessage("null")},
+		{Type: "x", Data: json.RawMessage("{\n \"html\": \"<b>&</b>\"\n}"), Outputs: map[string]string{}},
+		{Type: "x", Seq: 99, V: 7, Prev: "bogus", Hash: "bogus"},
+	}
+	for _, e := range odd {
+		if _, err := db.Append("r1", e); err != nil {
+			t.Fatalf("Append(%+v): %v", e, err)
+		}
+	}
+	if err := db.Verify("r1"); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := db.Events("r1")
+	if evs[0].Time.Location() != time.UTC || evs[3].Seq != 4 || evs[3].V != SchemaVersion {
+		t.Errorf("events = %+v", evs)
+	}
+	if _, err := db.Append("r1", Event{Type: "x", Data: json.RawMessage("{not json")}); err == nil {
+		t.Error("Append with invalid Data succeeded")
+	}
+}
+
+func TestRunsOrderLimitAndScan(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id := NewRunID(t0.Add(time.Duration(i) * time.Minute))
+		ids = append(ids, id)
+		writeRun(t, db, id, i) // run i has i events
+	}
+	all, err := db.Runs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 5 {
+		t.Fatalf("Runs(0) = %d runs", len(all))
+	}
+	for i, s := range all {
+		want := 4 - i
+		if s.Run.ID != ids[want] || s.Events != uint64(want) {
+			t.Errorf("Runs[%d] = %s with %d events, want %s with %d", i, s.Run.ID, s.Events, ids[want], want)
+		}
+		if want > 0 && s.Last.Seq != uint64(want) {
+			t.Errorf("Runs[%d].Last.Seq = %d", i, s.Last.Seq)
+		}
+		if want == 0 && !reflect.DeepEqual(s.Last, Event{}) {
+			t.Errorf("eventless run has Last %+v", s.Last)
+		}
+	}
+	two, _ := db.Runs(2)
+	if len(two) != 2 || two[0].Run.ID != ids[4] || two[1].Run.ID != ids[3] {
+		t.Errorf("Runs(2) = %v", two)
+	}
+	var seen []string
+	if err := db.ScanRuns(func(s RunSummary) bool {
+		seen = append(seen, s.Run.ID)
+		return len(seen) < 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, []string{ids[4], ids[3], ids[2]}) {
+		t.Errorf("ScanRuns stopped after %v", seen)
+	}
+	// fn runs outside the read transaction, so it may write (resume does).
+	if err := db.ScanRuns(func(s RunSummary) bool {
+		_, err := db.Append(s.Run.ID, Event{Type: "run.resumed"})
+		return err == nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := db.Runs(1); s[0].Last.Type != "run.resumed" {
+		t.Errorf("append from ScanRuns callback not seen: %+v", s[0].Last)
+	}
+}
+
+// Listing decodes one record and one event per run, so it must stay quick
+// with 10,000 runs; the bound is loose to avoid flakiness on slow machines.
+func TestRunsManyRuns(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	ids := fillRuns(t, db, 10000, 3)
+	start := time.Now()
+	top, err := db.Runs(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.Runs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("listing 10,000 runs took %v", el)
+	}
+	if len(top) != 20 || len(all) != 10000 || top[0].Run.ID != ids[len(ids)-1] || all[9999].Run.ID != ids[0] {
+		t.Fatalf("got %d/%d runs, first %s", len(top), len(all), top[0].Run.ID)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1].Run.ID <= all[i].Run.ID || all[i].Events != 3 {
+			t.Fatalf("Runs not newest first at %d: %s then %s", i, all[i-1].Run.ID, all[i].Run.ID)
+		}
+	}
+}
+
+func TestExportJSONLines(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	evs := writeRun(t, db, "r1", 3)
+	var buf bytes.Buffer
+	if err := db.Export("r1", &buf); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&buf)
+	var n int
+	var prev string
+	for ; sc.Scan(); n++ {
+		var line struct {
+			Run   *json.RawMessage `json:"run"`
+			Event *Event           `json:"event"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&line); err != nil {
+			t.Fatalf("line %d %q: %v", n+1, sc.Text(), err)
+		}
+		switch {
+		case n == 0 && line.Run != nil && line.Event == nil:
+			var r Run
+			if err := json.Unmarshal(*line.Run, &r); err != nil || r.ID != "r1" {
+				t.Fatalf("run line: %+v %v", r, err)
+			}
+			prev = hashHex(*line.Run) // verbatim bytes: the chain checks offline
+		case n > 0 && line.Event != nil && line.Run == nil:
+			if !reflect.DeepEqual(*line.Event, evs[n-1]) || line.Event.Prev != prev {
+				t.Errorf("line %d event %+v", n+1, *line.Event)
+			}
+			prev = line.Event.Hash
+		default:
+			t.Fatalf("line %d has the wrong shape: %s", n+1, sc.Text())
+		}
+	}
+	if n != 4 {
+		t.Errorf("export has %d lines, want 4", n)
+	}
+	if err := db.Export("nope", &buf); !errors.Is(err, ErrRunNotFound) {
+		t.Errorf("Export missing run: %v", err)
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/xdg/state")
+	t.Setenv("HOME", "/home/alice")
+	if p, err := DefaultPath(); err != nil || p != "/xdg/state/cairn/journal.db" {
+		t.Errorf("with XDG_STATE_HOME: %q %v", p, err)
+	}
+	for _, v := range []string{"", "relative/dir"} {
+		t.Setenv("XDG_STATE_HOME", v)
+		if p, err := DefaultPath(); err != nil || p != "/home/alice/.local/state/cairn/journal.db" {
+			t.Errorf("XDG_STATE_HOME=%q: %q %v", v, p, err)
+		}
+	}
+}
+
+func TestNewRunID(t *testing.T) {
+	re := regexp.MustCompile(`^20261122-022400-[0-9a-f]{6}$`)
+	local := t0.In(time.FixedZone("X", -5*3600))
+	a, b := NewRunID(local), NewRunID(t0)
+	if !re.MatchString(a) || !re.MatchString(b) || a == b {
+		t.Errorf("ids %q %q", a, b)
+	}
+	if later := NewRunID(t0.Add(time.Second)); later <= a || later <= b {
+		t.Errorf("%q does not sort after %q", later, a)
+	}
+}
+
+// The engine redacts; the journal must add nothing of its own, and in
+// particular not the command line, which is where secrets get typed.
+func TestNoSecretsAdded(t *testing.T) {
+	const canary = "s3cr3t-canary"
+	args := os.Args
+	os.Args = append([]string{"cairn", "run", "-p", "password=" + canary}, args[1:]...)
+	t.Cleanup(func() { os.Args = args })
+	t.Setenv("CAIRN_TEST_SECRET", canary)
+
+	path := testPath(t)
+	db := mustOpen(t, path, Options{})
+	owner, err := os.ReadFile(ownerPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(owner, []byte(canary)) || !bytes.Contains(owner, []byte(`"cairn run ..."`)) {
+		t.Errorf("owner record %s", owner)
+	}
+	writeRun(t, db, "r1", 2)
+	if _, err := db.Append("r1", Event{Type: "x", Error: "login failed for token=[REDACTED]"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(canary)) {
+		t.Error("journal file contains the canary")
+	}
+	// Proves the scan looks at real content: redacted values are there.
+	if !bytes.Contains(raw, []byte(`"password":"[REDACTED]"`)) || !bytes.Contains(raw, []byte("token=[REDACTED]")) {
+		t.Error("redacted values not found in the raw file")
+	}
+	db = mustOpen(t, path, Options{ReadOnly: true})
+	defer db.Close()
+	if r, _ := db.Run("r1"); r.Params["password"] != "[REDACTED]" {
+		t.Errorf("params = %v", r.Params)
+	}
+}
+
+// Parallel foreach instances append to one run at once; the chain must stay
+// contiguous because each Append reads the head inside its own Update.
+func TestConcurrentAppends(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	defer db.Close()
+	writeRun(t, db, "r1", 0)
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 10; i++ {
+				if _, err := db.Append("r1", sampleEvent(g*10+i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evs, _ := db.Events("r1"); len(evs) != 40 {
+		t.Fatalf("%d events", len(evs))
+	}
+	if err := db.Verify("r1"); err != nil {
+		t.Fatal(err)
+	}
+}
