@@ -28,6 +28,10 @@ func (p Pos) String() string {
 	if p.Line == 0 {
 		return p.File
 	}
+	if p.Col == 0 {
+		// yaml.v3 syntax errors carry a line but no column.
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
@@ -121,6 +125,13 @@ type KindRegistry interface {
 	Kind(name string) (KindSpec, bool)
 	// Source looks up an item source usable under foreach.
 	Source(name string) (KindSpec, bool)
+}
+
+// KindNamer may be implemented by a KindRegistry so that "unknown kind"
+// errors can list the alternatives.
+type KindNamer interface {
+	KindNames() []string
+	SourceNames() []string
 }
 
 // FieldError is a problem found by a params struct's own validation. Field is
