@@ -1,0 +1,234 @@
+// Package workflow runs playbooks durably: every state change of a run is
+// journaled before and after its side effect, and resume replays the journal
+// to continue exactly where a run stopped.
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps"
+)
+
+// Journal is the durable log the engine writes to.
+type Journal interface {
+	CreateRun(r journal.Run) error
+	Run(id string) (journal.Run, error)
+	Append(runID string, e journal.Event) (journal.Event, error)
+	Events(runID string) ([]journal.Event, error)
+}
+
+// Kinds builds executors by kind name.
+type Kinds interface {
+	Executor(kind string) (steps.Executor, error)
+}
+
+// Engine runs, resumes, approves and rolls back runs.
+type Engine struct {
+	Journal Journal
+	Kinds   Kinds
+	Log     zerolog.Logger
+	Now     func() time.Time
+	// Sleep waits between retries; tests replace it to run fast.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// OnEvent is called after every event is journaled, from the goroutine
+	// that wrote it; a CLI uses it to show progress.
+	OnEvent func(journal.Event)
+	// User and Host identify who drives the run, for the audit.
+	User string
+	Host string
+	// Version is recorded with each new run.
+	Version string
+}
+
+// New returns an Engine with a real clock and sleep.
+func New(j Journal, kinds Kinds, log zerolog.Logger) *Engine {
+	return &Engine{Journal: j, Kinds: kinds, Log: log, Now: time.Now, Sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Outcome is how an invocation of the engine ended without error.
+type Outcome struct {
+	RunID  string
+	Status Status
+	// Waiting lists the instances that wait for `cairn approve`.
+	Waiting []Waiting
+}
+
+// Waiting is a gate instance that waits for approval.
+type Waiting struct {
+	Step    string
+	Item    string
+	Message string
+}
+
+// StartRequest describes a new run.
+type StartRequest struct {
+	Playbook *playbooks.Playbook
+	Origin   string // file path, or builtin:NAME
+	Values   playbooks.Values
+	Target   map[string]string
+}
+
+// Start creates a run and executes it.
+func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
+	run := journal.Run{
+		ID:           journal.NewRunID(e.Now()),
+		Playbook:     req.Playbook.Name,
+		PlaybookFile: req.Origin,
+		Digest:       req.Playbook.Digest,
+		Source:       req.Playbook.Source,
+		Params:       req.Values.Redacted(req.Playbook),
+		User:         e.User,
+		Host:         e.Host,
+		Started:      e.Now().UTC(),
+		Target:       req.Target,
+		CairnVersion: e.Version,
+	}
+	if err := e.Journal.CreateRun(run); err != nil {
+		return Outcome{}, fmt.Errorf("create run: %w", err)
+	}
+	r := e.newRun(run, req.Playbook, req.Values, Replay(run, nil))
+	if err := r.append(journal.Event{Type: EvRunStarted, User: e.User}); err != nil {
+		return Outcome{RunID: run.ID}, err
+	}
+	return e.execute(ctx, r)
+}
+
+// ResumeRequest describes a resume of an existing run. Set and File carry
+// parameters given again on the command line: secrets, which the journal never
+// holds, and any intended change (refused unless Force).
+type ResumeRequest struct {
+	RunID    string
+	Playbook *playbooks.Playbook // loaded again from the run's origin
+	Set      map[string]string
+	File     map[string]any
+	Target   map[string]string // the cluster resume would act on; nil if none
+	Force    bool
+}
+
+// Resume continues a run where it stopped.
+func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error) {
+	r, err := e.reopen(req, "resume")
+	if err != nil {
+		return Outcome{RunID: req.RunID}, err
+	}
+	switch r.state.Status {
+	case StatusSucceeded, StatusRolledBack:
+		return Outcome{RunID: req.RunID, Status: r.state.Status}, fmt.Errorf("run %s has %s; nothing to resume: %w", req.RunID, r.state.Status, ErrNotResumable)
+	case StatusRollingBack, StatusRollbackFailed:
+		return Outcome{RunID: req.RunID, Status: r.state.Status}, fmt.Errorf("run %s is rolling back; continue it with `cairn rollback %s`: %w", req.RunID, req.RunID, ErrNotResumable)
+	}
+	if err := r.append(journal.Event{Type: EvRunResumed, User: e.User}); err != nil {
+		return Outcome{RunID: req.RunID}, err
+	}
+	return e.execute(ctx, r)
+}
+
+// Load replays a run from the journal.
+func (e *Engine) Load(runID string) (*State, error) {
+	run, err := e.Journal.Run(runID)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := e.Journal.Events(runID)
+	if err != nil {
+		return nil, err
+	}
+	return Replay(run, evs), nil
+}
+
+// reopen loads a run and checks that the playbook, parameters and cluster
+// given now match the ones it was started with. Each difference is refused
+// unless forced; a forced difference is journaled before anything runs.
+func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
+	st, err := e.Load(req.RunID)
+	if err != nil {
+		return nil, err
+	}
+	run := st.Run
+	vals, err := ResumeValues(req.Playbook, run, req.Set, req.File)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", run.ID, err)
+	}
+	var diffs []string
+	if req.Playbook.Digest != run.Digest {
+		diffs = append(diffs, fmt.Sprintf("the playbook text changed (%s: digest %.12s, run started with %.12s)", run.PlaybookFile, req.Playbook.Digest, run.Digest))
+	}
+	diffs = append(diffs, paramDiffs(run.Params, vals.Redacted(req.Playbook))...)
+	if d := targetDiff(run.Target, req.Target); d != "" {
+		diffs = append(diffs, d)
+	}
+	r := e.newRun(run, req.Playbook, vals, st)
+	if len(diffs) == 0 {
+		return r, nil
+	}
+	if !req.Force {
+		return nil, fmt.Errorf("%s of run %s refused: %s; pass --force to %s anyway (the override is journaled): %w",
+			verb, run.ID, strings.Join(diffs, "; "), verb, ErrRefused)
+	}
+	for _, d := range diffs {
+		if err := r.append(journal.Event{Type: EvRunForced, User: e.User, Evidence: d}); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func paramDiffs(was, now map[string]string) []string {
+	var out []string
+	for k, v := range now {
+		if old, ok := was[k]; !ok {
+			out = append(out, fmt.Sprintf("parameter %s was not set, now %q", k, v))
+		} else if old != v {
+			out = append(out, fmt.Sprintf("parameter %s changed from %q to %q", k, old, v))
+		}
+	}
+	for k, v := range was {
+		if _, ok := now[k]; !ok {
+			out = append(out, fmt.Sprintf("parameter %s (%q) is no longer declared", k, v))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// targetDiff compares cluster identities. A run without a recorded target (or
+// a resume without a cluster) has nothing to compare.
+func targetDiff(was, now map[string]string) string {
+	if len(was) == 0 || len(now) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(was))
+	for k := range was {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		if now[k] != was[k] {
+			parts = append(parts, fmt.Sprintf("%s %q (run started against %q)", k, now[k], was[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "a different cluster: " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,190 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps"
+)
+
+// errPaused stops a step when a gate waits for approval.
+var errPaused = errors.New("paused at a gate")
+
+// execute walks the playbook in order. Instances already finished in the
+// journal are passed over, so the same walk serves start and resume.
+func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
+	out := Outcome{RunID: r.run.ID}
+	for _, st := range r.pb.Steps {
+		items, err := e.items(ctx, r, st)
+		if err == nil {
+			err = e.runStep(ctx, r, st, items)
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, errPaused):
+			out.Status, out.Waiting = StatusWaiting, r.waiting()
+			return out, nil
+		case ctx.Err() != nil:
+			out.Status = StatusInterrupted
+			if jerr := r.append(journal.Event{Type: EvRunInterrupted, Error: context.Cause(ctx).Error()}); jerr != nil {
+				return out, jerr
+			}
+			return out, fmt.Errorf("run %s: %w", r.run.ID, ErrInterrupted)
+		default:
+			out.Status = StatusFailed
+			if jerr := r.append(journal.Event{Type: EvRunFailed, Step: st.ID, Error: err.Error()}); jerr != nil {
+				return out, errors.Join(err, jerr)
+			}
+			return out, err
+		}
+	}
+	out.Status = StatusSucceeded
+	return out, r.append(journal.Event{Type: EvRunSucceeded})
+}
+
+// items returns a step's instances' items. A foreach list is expanded once
+// and frozen in the journal, so a resume walks the same items in the same
+// order even if the parameters or the cluster changed since.
+func (e *Engine) items(ctx context.Context, r *runCtx, st *playbooks.Step) ([]string, error) {
+	if st.Foreach == nil {
+		return []string{""}, nil
+	}
+	if items, ok := r.frozenItems(st.ID); ok {
+		return items, nil
+	}
+	items, err := e.expand(ctx, r, st.Foreach)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: foreach: %w", st.ID, err)
+	}
+	data, _ := json.Marshal(itemsData{Items: items})
+	return items, r.append(journal.Event{Type: EvItemsFrozen, Step: st.ID, Data: data})
+}
+
+func (e *Engine) expand(ctx context.Context, r *runCtx, fe *playbooks.Foreach) ([]string, error) {
+	sc := r.scope("", false)
+	switch {
+	case fe.Param != "":
+		list, ok := r.vals[fe.Param].([]string)
+		if !ok {
+			return nil, fmt.Errorf("parameter %s is not a list", fe.Param)
+		}
+		return append([]string(nil), list...), nil
+	case fe.Source != nil:
+		ex, err := e.Kinds.Executor(fe.Source.Kind)
+		if err != nil {
+			return nil, err
+		}
+		src, ok := ex.(steps.ItemSource)
+		if !ok {
+			return nil, fmt.Errorf("%s cannot produce items", fe.Source.Kind)
+		}
+		params, err := playbooks.Render(fe.Source.Params, sc)
+		if err != nil {
+			return nil, err
+		}
+		return src.Items(ctx, params)
+	}
+	items := make([]string, 0, len(fe.Items))
+	for _, it := range fe.Items {
+		v, err := playbooks.RenderString(it, sc)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, v)
+	}
+	return items, nil
+}
+
+// runStep runs a step's instances in item order, at most MaxParallel at once.
+// After the first failure or pause no new instance starts; the running ones
+// finish, so the journal never holds an instance abandoned mid-way by us.
+func (e *Engine) runStep(ctx context.Context, r *runCtx, st *playbooks.Step, items []string) error {
+	limit := max(st.MaxParallel, 1)
+	sem := make(chan struct{}, limit)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(errs) > 0 || ctx.Err() != nil
+	}
+	for _, item := range items {
+		if stopped() {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if stopped() {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := e.runInstance(ctx, r, st, item); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, err := range errs {
+		if !errors.Is(err, errPaused) {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return errPaused
+	}
+	return nil
+}
+
+func (r *runCtx) waiting() []Waiting {
+	var out []Waiting
+	r.mu.Lock()
+	for _, st := range r.pb.Steps {
+		items := r.state.Items[st.ID]
+		if st.Foreach == nil {
+			items = []string{""}
+		}
+		for _, it := range items {
+			if in, ok := r.state.Instances[Key(st.ID, it)]; ok && in.Status == InstWaiting {
+				out = append(out, Waiting{Step: st.ID, Item: it})
+			}
+		}
+	}
+	r.mu.Unlock()
+	// Messages are rendered outside the lock: they may read step outputs.
+	for i, w := range out {
+		st := r.step(w.Step)
+		out[i].Message = gateMessage(st, r.scope(w.Item, st.Foreach != nil))
+	}
+	return out
+}
+
+func gateMessage(st *playbooks.Step, sc *playbooks.Scope) string {
+	p, ok := st.Params.(interface{ GateMessage() string })
+	if !ok {
+		return st.Description
+	}
+	msg, err := playbooks.RenderString(p.GateMessage(), sc)
+	if err != nil {
+		return p.GateMessage()
+	}
+	return msg
+}

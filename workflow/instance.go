@@ -1,0 +1,173 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps"
+)
+
+// runInstance brings one instance to success, failure or a gate. It never
+// executes an instance whose success is journaled. An instance that was
+// started but never finished is first asked, through its check, whether its
+// effect is already in place.
+func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step, item string) error {
+	in := r.snapshot(st.ID, item)
+	switch in.Status {
+	case InstSucceeded, InstSkipped:
+		return nil
+	case InstWaiting:
+		return errPaused
+	case InstApproved:
+		return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: len(in.Attempts),
+			Outputs:  map[string]string{"approver": in.Approver, "comment": in.Comment},
+			Evidence: fmt.Sprintf("approved by %s", in.Approver)})
+	}
+	hasItem := st.Foreach != nil
+	sc := r.scope(item, hasItem)
+	if in.Status == InstPending && st.When != nil {
+		ok, err := st.When.Eval(sc)
+		if err != nil {
+			return &StepError{Step: st.ID, Item: item, Err: fmt.Errorf("when %q: %w", st.When.Source, err)}
+		}
+		if !ok {
+			return r.append(journal.Event{Type: EvInstanceSkipped, Step: st.ID, Item: item, Evidence: "when " + st.When.Source + " is false"})
+		}
+	}
+	token := in.Token
+	if token == "" {
+		token = e.Now().UTC().Format(time.RFC3339)
+	}
+	if in.Status == InstRunning {
+		done, res := e.check(ctx, r, st, item, token, sc)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if done {
+			return r.append(journal.Event{Type: EvInstanceChecked, Step: st.ID, Item: item, Attempt: len(in.Attempts), Token: token, Outputs: res.Outputs, Evidence: res.Evidence})
+		}
+	}
+	ex, err := e.Kinds.Executor(st.Kind)
+	if err != nil {
+		return &StepError{Step: st.ID, Item: item, Err: err}
+	}
+	attempt := len(in.Attempts)
+	for try := 1; ; try++ {
+		attempt++
+		params, err := renderParams(st.Params, sc)
+		if err != nil {
+			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
+		}
+		if err := r.append(journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
+			return err
+		}
+		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value})
+		switch {
+		case err == nil:
+			return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: attempt, Outputs: res.Outputs, Evidence: res.Evidence})
+		case errors.Is(err, steps.ErrAwaitApproval):
+			if err := r.append(journal.Event{Type: EvGateWaiting, Step: st.ID, Item: item, Attempt: attempt}); err != nil {
+				return err
+			}
+			return errPaused
+		case ctx.Err() != nil:
+			// Interrupted: the instance stays "started", and resume checks it.
+			return ctx.Err()
+		}
+		var perm *steps.PermanentError
+		final := errors.As(err, &perm) || try >= max(st.Retry.Attempts, 1)
+		data, _ := json.Marshal(map[string]bool{"final": final})
+		if jerr := r.append(journal.Event{Type: EvInstanceFailed, Step: st.ID, Item: item, Attempt: attempt, Error: err.Error(), Evidence: res.Evidence, Data: data}); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		if final {
+			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
+		}
+		if err := e.Sleep(ctx, backoff(st.Retry, try)); err != nil {
+			return err
+		}
+	}
+}
+
+// attempt runs one try under the step's timeout.
+func (e *Engine) attempt(ctx context.Context, ex steps.Executor, timeout time.Duration, in steps.Instance) (steps.Result, error) {
+	actx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res, err := ex.Run(actx, in)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
+	}
+	return res, err
+}
+
+// backoff doubles from Initial up to Max.
+func backoff(r playbooks.Retry, try int) time.Duration {
+	d := r.Initial
+	if d <= 0 {
+		d = time.Second
+	}
+	for i := 1; i < try; i++ {
+		d *= 2
+		if r.Max > 0 && d >= r.Max {
+			return r.Max
+		}
+	}
+	if r.Max > 0 && d > r.Max {
+		return r.Max
+	}
+	return d
+}
+
+// check asks whether an unfinished instance's effect is already in place:
+// through the step's own check action if it has one, else through the kind's
+// built-in Checker. Anything but a clear yes means run it again. A check
+// action's outputs stand in for the step's, since the step does not run.
+func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item, token string, sc *playbooks.Scope) (bool, steps.Result) {
+	var no steps.Result
+	in := steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: item, Token: token}
+	if st.Check != nil {
+		ex, err := e.Kinds.Executor(st.Check.Kind)
+		if err != nil {
+			return false, no
+		}
+		params, err := playbooks.Render(st.Check.Params, sc)
+		if err != nil {
+			return false, no
+		}
+		in.Params = params
+		res, err := e.attempt(ctx, ex, st.Timeout, in)
+		if err != nil {
+			e.Log.Debug().Err(err).Str("instance", Key(st.ID, item)).Msg("check says not in place")
+			return false, no
+		}
+		res.Evidence = "effect already in place: check " + st.Check.Kind + " passed\n" + res.Evidence
+		return true, res
+	}
+	ex, err := e.Kinds.Executor(st.Kind)
+	if err != nil {
+		return false, no
+	}
+	c, ok := ex.(steps.Checker)
+	if !ok {
+		return false, no
+	}
+	params, err := playbooks.Render(st.Params, sc)
+	if err != nil {
+		return false, no
+	}
+	in.Params = params
+	done, err := c.Check(ctx, in)
+	if err != nil || !done {
+		return false, no
+	}
+	return true, steps.Result{Evidence: "effect already in place: " + st.Kind + " check passed"}
+}

@@ -1,0 +1,122 @@
+package workflow
+
+import (
+	"fmt"
+
+	"github.com/cairn-dev/cairn/playbooks"
+)
+
+// PlanEntry is one instance in a plan: what would happen to it, and why.
+type PlanEntry struct {
+	Step        string `json:"step"`
+	Item        string `json:"item,omitempty"`
+	Kind        string `json:"kind"`
+	Description string `json:"description,omitempty"`
+	Action      string `json:"action"`
+	Reason      string `json:"reason,omitempty"`
+	Params      string `json:"params,omitempty"`
+	Undo        string `json:"undo,omitempty"`
+}
+
+// Plan actions.
+const (
+	PlanRun     = "run"
+	PlanSkip    = "skip"
+	PlanRecheck = "re-check"
+	PlanRetry   = "retry"
+	PlanWait    = "wait"
+)
+
+// Plan expands a playbook without running anything: no journal, no cluster.
+// Items from a source are only known at run time.
+func Plan(pb *playbooks.Playbook, vals playbooks.Values) []PlanEntry {
+	return plan(pb, vals, nil)
+}
+
+// ResumePlan tells, for a journaled run, which instances resume would skip,
+// re-check, re-run or wait on.
+func (e *Engine) ResumePlan(runID string, pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, error) {
+	st, err := e.Load(runID)
+	if err != nil {
+		return nil, err
+	}
+	return plan(pb, vals, st), nil
+}
+
+func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry {
+	var out []PlanEntry
+	for _, step := range pb.Steps {
+		items, note := planItems(step, vals, st)
+		for _, item := range items {
+			sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
+				Output: func(s, n string) (string, error) { return fmt.Sprintf("<steps.%s.%s>", s, n), nil }}
+			pe := PlanEntry{Step: step.ID, Item: item, Kind: step.Kind, Description: step.Description, Action: PlanRun, Reason: note}
+			if r, err := renderParams(step.Params, sc); err == nil {
+				pe.Params = r.json
+			}
+			if step.Undo != nil {
+				pe.Undo = step.Undo.Kind
+			}
+			if st != nil {
+				pe.Action, pe.Reason = resumeAction(step, st.Instances[Key(step.ID, item)])
+			} else if step.When != nil {
+				pe.Reason = "only when " + step.When.Source
+			}
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
+func planItems(step *playbooks.Step, vals playbooks.Values, st *State) ([]string, string) {
+	fe := step.Foreach
+	if fe == nil {
+		return []string{""}, ""
+	}
+	if st != nil {
+		if items, ok := st.Items[step.ID]; ok {
+			return items, "items frozen in the journal"
+		}
+	}
+	switch {
+	case fe.Param != "":
+		list, _ := vals[fe.Param].([]string)
+		return list, ""
+	case fe.Source != nil:
+		return []string{"<" + fe.Source.Kind + ">"}, "items come from " + fe.Source.Kind + " at run time"
+	}
+	sc := &playbooks.Scope{Params: vals}
+	items := make([]string, 0, len(fe.Items))
+	for _, it := range fe.Items {
+		v, err := playbooks.RenderString(it, sc)
+		if err != nil {
+			v = it
+		}
+		items = append(items, v)
+	}
+	return items, ""
+}
+
+func resumeAction(step *playbooks.Step, in *Instance) (string, string) {
+	if in == nil {
+		return PlanRun, "not started"
+	}
+	switch in.Status {
+	case InstSucceeded:
+		return PlanSkip, "succeeded"
+	case InstSkipped:
+		return PlanSkip, in.Evidence
+	case InstWaiting:
+		return PlanWait, "waits for `cairn approve`"
+	case InstApproved:
+		return PlanRun, "approved by " + in.Approver + "; the gate passes"
+	case InstFailed:
+		return PlanRetry, "failed: " + in.Error
+	case InstRunning:
+		if step.Check != nil {
+			return PlanRecheck, fmt.Sprintf("started but not finished; check %s decides, else re-run with token %s", step.Check.Kind, in.Token)
+		}
+		return PlanRecheck, fmt.Sprintf("started but not finished; re-run with the same token %s (the kind's own check decides where it has one)", in.Token)
+	}
+	return PlanRun, "not started"
+}

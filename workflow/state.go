@@ -1,0 +1,225 @@
+package workflow
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cairn-dev/cairn/journal"
+)
+
+// Event types written by the engine. The journal treats them as opaque; the
+// engine derives every piece of run state from them by replay.
+const (
+	EvRunStarted       = "run.started"
+	EvRunResumed       = "run.resumed"
+	EvRunForced        = "run.forced"
+	EvRunSucceeded     = "run.succeeded"
+	EvRunFailed        = "run.failed"
+	EvRunInterrupted   = "run.interrupted"
+	EvItemsFrozen      = "items.frozen"
+	EvInstanceSkipped  = "instance.skipped"
+	EvInstanceStarted  = "instance.started"
+	EvInstanceChecked  = "instance.checked"
+	EvInstanceSucceed  = "instance.succeeded"
+	EvInstanceFailed   = "instance.failed"
+	EvGateWaiting      = "gate.waiting"
+	EvGateApproved     = "gate.approved"
+	EvRollbackStarted  = "rollback.started"
+	EvUndoStarted      = "undo.started"
+	EvUndoSucceeded    = "undo.succeeded"
+	EvUndoFailed       = "undo.failed"
+	EvRollbackDone     = "rollback.succeeded"
+	EvRollbackFailed   = "rollback.failed"
+	EvRollbackInterrup = "rollback.interrupted"
+)
+
+// Status is a run's state as derived from its last event.
+type Status string
+
+const (
+	StatusRunning        Status = "running"
+	StatusSucceeded      Status = "succeeded"
+	StatusFailed         Status = "failed"
+	StatusInterrupted    Status = "interrupted"
+	StatusWaiting        Status = "waiting-approval"
+	StatusApproved       Status = "approved"
+	StatusRollingBack    Status = "rolling-back"
+	StatusRolledBack     Status = "rolled-back"
+	StatusRollbackFailed Status = "rollback-failed"
+)
+
+// StatusOf derives a run's status from its last event. A run whose last event
+// is not terminal is "running": either a process is still working on it or it
+// was killed, and resume finds out which by taking the journal lock.
+func StatusOf(last journal.Event) Status {
+	switch last.Type {
+	case EvRunSucceeded:
+		return StatusSucceeded
+	case EvRunFailed:
+		return StatusFailed
+	case EvRunInterrupted:
+		return StatusInterrupted
+	case EvGateWaiting:
+		return StatusWaiting
+	case EvGateApproved:
+		return StatusApproved
+	case EvRollbackDone:
+		return StatusRolledBack
+	case EvRollbackFailed:
+		return StatusRollbackFailed
+	case EvRollbackStarted, EvUndoStarted, EvUndoSucceeded, EvUndoFailed, EvRollbackInterrup:
+		return StatusRollingBack
+	}
+	return StatusRunning
+}
+
+// Finished reports whether nothing is left to resume.
+func (s Status) Finished() bool { return s == StatusSucceeded || s == StatusRolledBack }
+
+// InstanceStatus is the state of one step instance.
+type InstanceStatus string
+
+const (
+	InstPending   InstanceStatus = "pending"
+	InstRunning   InstanceStatus = "started" // started, not finished: killed or still running
+	InstSucceeded InstanceStatus = "succeeded"
+	InstFailed    InstanceStatus = "failed"
+	InstSkipped   InstanceStatus = "skipped"
+	InstWaiting   InstanceStatus = "waiting-approval"
+	InstApproved  InstanceStatus = "approved"
+)
+
+// Attempt is one try of an instance, as journaled.
+type Attempt struct {
+	N        int
+	Started  time.Time
+	Ended    time.Time
+	Token    string
+	Error    string
+	Evidence string
+	Outcome  string // succeeded, failed, checked, or "" while unfinished
+}
+
+// Instance is the replayed state of a step instance.
+type Instance struct {
+	Step     string
+	Item     string
+	Status   InstanceStatus
+	Token    string
+	Attempts []Attempt
+	Outputs  map[string]string
+	Evidence string
+	Error    string
+	Approver string
+	Comment  string
+	Undo     InstanceStatus // pending until rollback touches it
+	UndoErr  string
+}
+
+// Key identifies an instance in maps and messages: step[item].
+func Key(step, item string) string {
+	if item == "" {
+		return step
+	}
+	return step + "[" + item + "]"
+}
+
+// State is a run replayed from its events.
+type State struct {
+	Run       journal.Run
+	Status    Status
+	Events    []journal.Event
+	Items     map[string][]string // frozen foreach lists by step id
+	Instances map[string]*Instance
+	Resumes   int
+	Ended     time.Time
+}
+
+// Instance returns the state of step[item], creating a pending one.
+func (s *State) Instance(step, item string) *Instance {
+	k := Key(step, item)
+	in, ok := s.Instances[k]
+	if !ok {
+		in = &Instance{Step: step, Item: item, Status: InstPending, Undo: InstPending}
+		s.Instances[k] = in
+	}
+	return in
+}
+
+type itemsData struct {
+	Items []string `json:"items"`
+}
+
+type commentData struct {
+	Comment string `json:"comment,omitempty"`
+}
+
+// Replay derives a run's state from its events.
+func Replay(run journal.Run, events []journal.Event) *State {
+	s := &State{Run: run, Events: events, Items: map[string][]string{}, Instances: map[string]*Instance{}, Status: StatusRunning}
+	for _, e := range events {
+		s.apply(e)
+	}
+	if n := len(events); n > 0 {
+		s.Status = StatusOf(events[n-1])
+		if s.Status != StatusRunning && s.Status != StatusWaiting {
+			s.Ended = events[n-1].Time
+		}
+	}
+	return s
+}
+
+func (s *State) apply(e journal.Event) {
+	switch e.Type {
+	case EvRunResumed:
+		s.Resumes++
+	case EvItemsFrozen:
+		var d itemsData
+		if json.Unmarshal(e.Data, &d) == nil {
+			s.Items[e.Step] = d.Items
+		}
+	case EvInstanceSkipped:
+		in := s.Instance(e.Step, e.Item)
+		in.Status, in.Evidence = InstSkipped, e.Evidence
+	case EvInstanceStarted:
+		in := s.Instance(e.Step, e.Item)
+		in.Status, in.Token = InstRunning, e.Token
+		in.Attempts = append(in.Attempts, Attempt{N: e.Attempt, Started: e.Time, Token: e.Token})
+	case EvInstanceChecked, EvInstanceSucceed:
+		in := s.Instance(e.Step, e.Item)
+		in.Status, in.Outputs, in.Evidence, in.Error = InstSucceeded, e.Outputs, e.Evidence, ""
+		outcome := "succeeded"
+		if e.Type == EvInstanceChecked {
+			outcome = "already in place"
+		}
+		s.endAttempt(in, e, outcome)
+	case EvInstanceFailed:
+		in := s.Instance(e.Step, e.Item)
+		in.Status, in.Error, in.Evidence = InstFailed, e.Error, e.Evidence
+		s.endAttempt(in, e, "failed")
+	case EvGateWaiting:
+		in := s.Instance(e.Step, e.Item)
+		in.Status = InstWaiting
+	case EvGateApproved:
+		in := s.Instance(e.Step, e.Item)
+		var d commentData
+		_ = json.Unmarshal(e.Data, &d)
+		in.Status, in.Approver, in.Comment = InstApproved, e.User, d.Comment
+	case EvUndoStarted:
+		s.Instance(e.Step, e.Item).Undo = InstRunning
+	case EvUndoSucceeded:
+		s.Instance(e.Step, e.Item).Undo = InstSucceeded
+	case EvUndoFailed:
+		in := s.Instance(e.Step, e.Item)
+		in.Undo, in.UndoErr = InstFailed, e.Error
+	}
+}
+
+func (s *State) endAttempt(in *Instance, e journal.Event, outcome string) {
+	n := len(in.Attempts)
+	if n == 0 || !in.Attempts[n-1].Ended.IsZero() {
+		return
+	}
+	a := &in.Attempts[n-1]
+	a.Ended, a.Error, a.Evidence, a.Outcome = e.Time, e.Error, e.Evidence, outcome
+}
