@@ -55,8 +55,9 @@ type gateParams struct {
 }
 
 type assertParams struct {
-	That   string `yaml:"that"`
-	Equals string `yaml:"equals"`
+	That    string `yaml:"that"`
+	Equals  string `yaml:"equals"`
+	Message string `yaml:"message"`
 }
 
 func (p *assertParams) Validate() []FieldError {

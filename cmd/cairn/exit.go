@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+// Exit codes, documented in `cairn --help` and the README.
+const (
+	ExitOK          = 0   // done, or paused at a gate
+	ExitFailed      = 1   // a step failed; fix the cause and `cairn resume`
+	ExitUsage       = 2   // bad flags, arguments, parameters or playbook
+	ExitJournal     = 3   // journal locked, unreadable, tampered, or no such run
+	ExitRefused     = 4   // resume/rollback/approve refused; see the message
+	ExitCluster     = 5   // cluster unreachable or kubeconfig unusable
+	ExitInterrupted = 130 // interrupted by a signal; `cairn resume` continues
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0    done, or paused at a gate waiting for approval
+   1    a step failed; fix the cause, then cairn resume
+   2    bad flags, arguments, parameters or playbook
+   3    journal locked, unreadable or tampered, or no such run
+   4    resume, rollback or approve refused (changed playbook, params or cluster; nothing to do)
+   5    cluster unreachable or kubeconfig unusable
+   130  interrupted by SIGINT/SIGTERM; cairn resume continues`
+
+// usageError marks errors in what the user typed.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// clusterError marks failures to reach or configure the cluster.
+type clusterError struct{ err error }
+
+func (e clusterError) Error() string { return e.err.Error() }
+func (e clusterError) Unwrap() error { return e.err }
+
+// exitCode maps an error to its documented exit code.
+func exitCode(err error) int {
+	var ue usageError
+	var ce clusterError
+	var pe playbooks.Errors
+	var se *workflow.StepError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, workflow.ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &ue), errors.As(err, &pe):
+		return ExitUsage
+	case errors.As(err, &ce):
+		return ExitCluster
+	case errors.Is(err, workflow.ErrRefused), errors.Is(err, workflow.ErrNotResumable), errors.Is(err, workflow.ErrNoApproval):
+		return ExitRefused
+	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrNewerSchema), errors.Is(err, journal.ErrNotJournal),
+		errors.Is(err, journal.ErrNoJournal), errors.Is(err, journal.ErrRunNotFound), errors.Is(err, journal.ErrTampered):
+		return ExitJournal
+	case errors.As(err, &se):
+		return ExitFailed
+	}
+	return ExitFailed
+}
+
+// Main runs the CLI and is the one place that prints errors.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, interspersed(app, args))
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "cairn: %v\n", err)
+	return code
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/playbooks"
+)
+
+func newPlaybooksCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "playbooks",
+		Usage: "list the built-in playbooks, document one, or list step kinds",
+		Description: `   cairn playbooks               the built-in playbooks
+   cairn playbooks show NAME     a playbook's parameters, steps and rollback
+   cairn playbooks kinds         the step kinds a playbook can use`,
+		Action: func(c *cli.Context) error {
+			g, err := newGlobals(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usagef("unknown argument %q; did you mean `cairn playbooks show %s`?", c.Args().First(), c.Args().First())
+			}
+			reg := g.registry()
+			tw := newTable(g.stdout)
+			row(tw, "NAME", "STEPS", "DESCRIPTION")
+			for _, name := range playbooks.BuiltinNames() {
+				pb, _, err := loadPlaybook(name, reg)
+				if err != nil {
+					return fmt.Errorf("built-in playbook %s is invalid (a bug in cairn): %w", name, err)
+				}
+				row(tw, name, len(pb.Steps), firstLine(pb.Description))
+			}
+			return tw.Flush()
+		},
+		Subcommands: []*cli.Command{
+			{
+				Name:      "show",
+				Usage:     "document a playbook: parameters, steps, checks and rollback",
+				ArgsUsage: "NAME|FILE",
+				Action: func(c *cli.Context) error {
+					g, err := newGlobals(c)
+					if err != nil {
+						return err
+					}
+					ref, err := oneArg(c, "NAME")
+					if err != nil {
+						return err
+					}
+					pb, origin, err := loadPlaybook(ref, g.registry())
+					if err != nil {
+						return err
+					}
+					describePlaybook(g.stdout, pb, origin)
+					return nil
+				},
+			},
+			{
+				Name:  "kinds",
+				Usage: "list the step kinds",
+				Action: func(c *cli.Context) error {
+					g, err := newGlobals(c)
+					if err != nil {
+						return err
+					}
+					tw := newTable(g.stdout)
+					row(tw, "KIND", "SUMMARY")
+					for _, k := range g.registry().Kinds() {
+						row(tw, k.Name, k.Summary)
+					}
+					return tw.Flush()
+				},
+			},
+		},
+	}
+}
+
+func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
+	fmt.Fprintf(w, "%s (%s)\n\n%s\n\nPARAMETERS\n", pb.Name, origin, strings.TrimSpace(pb.Description))
+	tw := newTable(w)
+	for _, p := range pb.Params {
+		var attrs []string
+		if p.Required {
+			attrs = append(attrs, "required")
+		}
+		if p.Default != nil {
+			attrs = append(attrs, fmt.Sprintf("default %v", p.Default))
+		}
+		if p.Secret {
+			attrs = append(attrs, "secret")
+		}
+		if len(p.Enum) > 0 {
+			attrs = append(attrs, "one of "+strings.Join(p.Enum, "|"))
+		}
+		if p.Pattern != nil {
+			attrs = append(attrs, "matches "+p.Pattern.String())
+		}
+		row(tw, "  "+p.Name, p.Type, strings.Join(attrs, ", "), p.Description)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\nSTEPS")
+	var undo []string
+	for i, s := range pb.Steps {
+		fmt.Fprintf(w, "  %2d. %s [%s] %s\n", i+1, s.ID, s.Kind, s.Description)
+		if s.Foreach != nil {
+			fmt.Fprintf(w, "      for each item (at most %d at once)\n", s.MaxParallel)
+		}
+		if s.When != nil {
+			fmt.Fprintf(w, "      only when %s\n", s.When.Source)
+		}
+		if s.Check != nil {
+			fmt.Fprintf(w, "      check: %s decides whether it is already done\n", s.Check.Kind)
+		}
+		if s.Undo != nil {
+			undo = append([]string{fmt.Sprintf("  undo %s with %s", s.ID, s.Undo.Kind)}, undo...)
+		}
+	}
+	fmt.Fprintln(w, "\nROLLBACK (cairn rollback RUN, newest first)")
+	if len(undo) == 0 {
+		fmt.Fprintln(w, "  no step has an undo")
+	}
+	for _, u := range undo {
+		fmt.Fprintln(w, u)
+	}
+}

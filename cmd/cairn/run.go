@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+type runOptions struct {
+	playbook   string
+	set        map[string]string
+	file       map[string]any
+	kubeconfig string
+	context    string
+}
+
+func newRunCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "start a run of a playbook",
+		ArgsUsage: "PLAYBOOK",
+		Description: `PLAYBOOK is a file, or the name of a built-in playbook (cairn playbooks).
+Each step's start and end are journaled. If the run stops (a crash, a signal,
+a failed step), "cairn resume" continues it. A gate step pauses the run and
+exits 0; "cairn approve" then "cairn resume" let it go on.
+
+   cairn run demo -p greeting=hello
+   cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod`,
+		Flags: append(paramFlags(), clusterFlags()...),
+		Action: func(c *cli.Context) error {
+			g, err := newGlobals(c)
+			if err != nil {
+				return err
+			}
+			o := &runOptions{kubeconfig: c.String("kubeconfig"), context: c.String("context")}
+			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
+				return err
+			}
+			if o.set, o.file, err = readParams(c); err != nil {
+				return err
+			}
+			return o.run(c, g)
+		},
+	}
+}
+
+func (o *runOptions) run(c *cli.Context, g *globals) error {
+	reg := g.registry()
+	pb, origin, err := loadPlaybook(o.playbook, reg)
+	if err != nil {
+		return err
+	}
+	vals, err := playbooks.Resolve(pb, o.set, o.file)
+	if err != nil {
+		return usageError{fmt.Errorf("parameters of %s:\n%w", pb.Name, err)}
+	}
+	db, err := g.openJournal(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	out, err := g.engine(db, reg).Start(c.Context, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals})
+	reportOutcome(g.stdout, out)
+	return err
+}
+
+// reportOutcome tells the operator what to do next, on stdout.
+func reportOutcome(w io.Writer, out workflow.Outcome) {
+	if out.RunID == "" {
+		return
+	}
+	switch out.Status {
+	case workflow.StatusSucceeded:
+		fmt.Fprintf(w, "run %s succeeded; audit it with: cairn show %s\n", out.RunID, out.RunID)
+	case workflow.StatusRolledBack:
+		fmt.Fprintf(w, "run %s rolled back; audit it with: cairn show %s\n", out.RunID, out.RunID)
+	case workflow.StatusWaiting:
+		fmt.Fprintf(w, "run %s is waiting for approval:\n", out.RunID)
+		for _, wt := range out.Waiting {
+			item := ""
+			if wt.Item != "" {
+				item = " --item " + wt.Item
+			}
+			fmt.Fprintf(w, "  %s: %s\n  approve with: cairn approve %s %s%s --comment '...'\n", workflow.Key(wt.Step, wt.Item), wt.Message, out.RunID, wt.Step, item)
+		}
+		fmt.Fprintf(w, "then continue with: cairn resume %s   (or undo it: cairn rollback %s)\n", out.RunID, out.RunID)
+	case workflow.StatusInterrupted, workflow.StatusRollingBack:
+		fmt.Fprintf(w, "run %s stopped; continue with: cairn resume %s\n", out.RunID, out.RunID)
+	case workflow.StatusFailed:
+		fmt.Fprintf(w, "run %s failed; fix the cause, then: cairn resume %s   (details: cairn show %s)\n", out.RunID, out.RunID, out.RunID)
+	case workflow.StatusRollbackFailed:
+		fmt.Fprintf(w, "rollback of run %s failed; fix the cause, then: cairn rollback %s\n", out.RunID, out.RunID)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+type runsOptions struct {
+	output string
+	limit  int
+	quiet  bool
+}
+
+type runRow struct {
+	ID       string            `json:"id" yaml:"id"`
+	Playbook string            `json:"playbook" yaml:"playbook"`
+	Status   string            `json:"status" yaml:"status"`
+	Started  time.Time         `json:"started" yaml:"started"`
+	Duration string            `json:"duration" yaml:"duration"`
+	User     string            `json:"user" yaml:"user"`
+	Target   map[string]string `json:"target,omitempty" yaml:"target,omitempty"`
+}
+
+func newRunsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "list the runs in the journal, newest first",
+		Flags: []cli.Flag{
+			outputFlag(),
+			&cli.IntFlag{Name: "limit", Value: 50, Usage: "show at most `N` runs (0: all)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only run ids, for scripts"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := newGlobals(c)
+			if err != nil {
+				return err
+			}
+			o := &runsOptions{output: c.String("output"), limit: c.Int("limit"), quiet: c.Bool("quiet")}
+			if err := checkOutput(o.output); err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usagef("runs takes no arguments; to see one run use `cairn show RUN`")
+			}
+			return o.run(g)
+		},
+	}
+}
+
+func (o *runsOptions) run(g *globals) error {
+	db, err := g.openJournal(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sums, err := db.Runs(o.limit)
+	if err != nil {
+		return err
+	}
+	rows := make([]runRow, 0, len(sums))
+	for _, s := range sums {
+		rows = append(rows, summaryRow(s))
+	}
+	if o.quiet {
+		for _, r := range rows {
+			fmt.Fprintln(g.stdout, r.ID)
+		}
+		return nil
+	}
+	if o.output != "table" {
+		return printData(g.stdout, o.output, rows)
+	}
+	tw := newTable(g.stdout)
+	row(tw, "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "BY", "TARGET")
+	for _, r := range rows {
+		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, targetString(r.Target))
+	}
+	return tw.Flush()
+}
+
+func summaryRow(s journal.RunSummary) runRow {
+	st := workflow.StatusOf(s.Last)
+	end := s.Last.Time
+	if end.IsZero() {
+		end = s.Run.Started
+	}
+	return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: string(st), Started: s.Run.Started,
+		Duration: end.Sub(s.Run.Started).Round(time.Second).String(), User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target}
+}
+
+// targetString prints a cluster identity compactly, context first.
+func targetString(t map[string]string) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+t[k])
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+type showOptions struct {
+	runID  string
+	output string
+	events bool
+}
+
+func newShowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show a run's timeline: every step instance, its attempts, outputs and errors",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}},
+		Action: func(c *cli.Context) error {
+			g, err := newGlobals(c)
+			if err != nil {
+				return err
+			}
+			o := &showOptions{output: c.String("output"), events: c.Bool("events")}
+			if err := checkOutput(o.output); err != nil {
+				return err
+			}
+			if o.runID, err = oneArg(c, "RUN"); err != nil {
+				return err
+			}
+			return o.run(g)
+		},
+	}
+}
+
+type attemptView struct {
+	N        int       `json:"n" yaml:"n"`
+	Started  time.Time `json:"started" yaml:"started"`
+	Duration string    `json:"duration,omitempty" yaml:"duration,omitempty"`
+	Outcome  string    `json:"outcome" yaml:"outcome"`
+	Error    string    `json:"error,omitempty" yaml:"error,omitempty"`
+	Evidence string    `json:"evidence,omitempty" yaml:"evidence,omitempty"`
+}
+
+type instanceView struct {
+	Instance string            `json:"instance" yaml:"instance"`
+	Status   string            `json:"status" yaml:"status"`
+	Attempts []attemptView     `json:"attempts,omitempty" yaml:"attempts,omitempty"`
+	Outputs  map[string]string `json:"outputs,omitempty" yaml:"outputs,omitempty"`
+	Error    string            `json:"error,omitempty" yaml:"error,omitempty"`
+	Note     string            `json:"note,omitempty" yaml:"note,omitempty"`
+	Undo     string            `json:"undo,omitempty" yaml:"undo,omitempty"`
+}
+
+type showView struct {
+	Run       runRow            `json:"run" yaml:"run"`
+	Origin    string            `json:"origin" yaml:"origin"`
+	Digest    string            `json:"digest" yaml:"digest"`
+	Params    map[string]string `json:"params" yaml:"params"`
+	Resumes   int               `json:"resumes" yaml:"resumes"`
+	Instances []instanceView    `json:"instances" yaml:"instances"`
+	Events    []journal.Event   `json:"events,omitempty" yaml:"events,omitempty"`
+}
+
+func (o *showOptions) run(g *globals) error {
+	db, err := g.openJournal(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	run, err := db.Run(o.runID)
+	if err != nil {
+		return err
+	}
+	evs, err := db.Events(o.runID)
+	if err != nil {
+		return err
+	}
+	v := buildShow(workflow.Replay(run, evs))
+	if o.events || o.output != "table" {
+		v.Events = evs
+	}
+	if o.output != "table" {
+		return printData(g.stdout, o.output, v)
+	}
+	return printShow(g.stdout, v)
+}
+
+func buildShow(st *workflow.State) showView {
+	last := journal.Event{}
+	if n := len(st.Events); n > 0 {
+		last = st.Events[n-1]
+	}
+	v := showView{Run: summaryRow(journal.RunSummary{Run: st.Run, Last: last, Events: uint64(len(st.Events))}),
+		Origin: st.Run.PlaybookFile, Digest: st.Run.Digest, Params: st.Run.Params, Resumes: st.Resumes}
+	seen := map[string]bool{}
+	for _, ev := range st.Events {
+		k := workflow.Key(ev.Step, ev.Item)
+		in, ok := st.Instances[k]
+		if ev.Step == "" || seen[k] || !ok {
+			continue
+		}
+		seen[k] = true
+		iv := instanceView{Instance: k, Status: string(in.Status), Outputs: in.Outputs, Error: in.Error}
+		if in.Status == workflow.InstSkipped {
+			iv.Note = in.Evidence
+		}
+		if in.Approver != "" {
+			iv.Note = strings.TrimSpace("approved by " + in.Approver + " " + in.Comment)
+		}
+		if in.Undo != workflow.InstPending {
+			iv.Undo = string(in.Undo) + " " + in.UndoErr
+		}
+		for _, a := range in.Attempts {
+			av := attemptView{N: a.N, Started: a.Started, Outcome: a.Outcome, Error: a.Error}
+			if a.Outcome == "" {
+				av.Outcome = "started, never finished"
+			} else {
+				av.Duration = a.Ended.Sub(a.Started).Round(time.Millisecond).String()
+			}
+			iv.Attempts = append(iv.Attempts, av)
+		}
+		v.Instances = append(v.Instances, iv)
+	}
+	return v
+}
+
+func printShow(w io.Writer, v showView) error {
+	fmt.Fprintf(w, "run       %s\nplaybook  %s (%s, digest %.12s)\nstatus    %s\nstarted   %s by %s, %s\n",
+		v.Run.ID, v.Run.Playbook, v.Origin, v.Digest, v.Run.Status, v.Run.Started.Local().Format("2006-01-02 15:04:05"), v.Run.User, v.Run.Duration)
+	fmt.Fprintf(w, "target    %s\nparams    %s\nresumed   %d time(s)\n\n", targetString(v.Run.Target), targetString(v.Params), v.Resumes)
+	tw := newTable(w)
+	row(tw, "INSTANCE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
+	for _, in := range v.Instances {
+		detail := in.Note
+		if len(in.Outputs) > 0 {
+			detail = strings.TrimSpace(detail + " outputs: " + targetString(in.Outputs))
+		}
+		if in.Undo != "" {
+			detail = strings.TrimSpace(detail + " undo: " + in.Undo)
+		}
+		row(tw, in.Instance, in.Status, "", "", "", detail)
+		for _, a := range in.Attempts {
+			d := a.Outcome
+			if a.Error != "" {
+				d += ": " + firstLine(a.Error)
+			}
+			row(tw, "", "", a.N, a.Started.Local().Format("15:04:05.000"), a.Duration, d)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(v.Events) > 0 {
+		fmt.Fprintln(w, "\nEVENTS")
+		tw = newTable(w)
+		for _, ev := range v.Events {
+			row(tw, ev.Seq, ev.Time.Local().Format("15:04:05.000"), ev.Type, workflow.Key(ev.Step, ev.Item), ev.User, firstLine(ev.Error+ev.Evidence))
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
