@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -39,6 +40,9 @@ type Deps struct {
 type Cluster struct {
 	Kube    kubernetes.Interface
 	Dynamic dynamic.Interface
+	// Mapper maps kinds and short names (deploy, IstioOperator) to resources,
+	// from the API server's discovery, as kubectl does.
+	Mapper meta.RESTMapper
 }
 
 // ErrNoCluster is returned by Kubernetes kinds when cairn runs without a

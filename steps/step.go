@@ -8,6 +8,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Instance is one execution of a step for one item. Params has already been
@@ -22,6 +23,16 @@ type Instance struct {
 	// kind that derives its side effect from it (restartedAt) repeats harmlessly.
 	Token  string
 	Params any
+	// Progress reports how a long step is getting on ("3/4 updated"). It is
+	// never nil when the engine calls Run; it is not journaled.
+	Progress func(msg string)
+}
+
+// Report calls in.Progress if it is set, so kinds and tests need not check.
+func (in Instance) Report(format string, args ...any) {
+	if in.Progress != nil {
+		in.Progress(fmt.Sprintf(format, args...))
+	}
 }
 
 // Result is what a successful execution leaves for later steps and the audit.

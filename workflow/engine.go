@@ -41,6 +41,9 @@ type Engine struct {
 	// OnEvent is called after every event is journaled, from the goroutine
 	// that wrote it; a CLI uses it to show progress.
 	OnEvent func(journal.Event)
+	// OnProgress receives progress of long steps; it may be called from
+	// several goroutines at once.
+	OnProgress func(step, item, msg string)
 	// User and Host identify who drives the run, for the audit.
 	User string
 	Host string

@@ -86,7 +86,7 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	if err := r.append(journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: in.Token, Evidence: params.json}); err != nil {
 		return err
 	}
-	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: in.Item, Attempt: 1, Token: in.Token, Params: params.value})
+	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: in.Item, Attempt: 1, Token: in.Token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
