@@ -1,0 +1,40 @@
+# cairn. The two commands that matter on a fresh machine:
+#   make demo   a real run, killed midway on purpose, resumed, and shown
+#   make test   unit tests, then integration tests against a local control plane
+GO      ?= go
+BIN     := bin/cairn
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test test-unit vet fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+# Unit tests only: no cluster needed.
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+# Everything, once: unit and integration tests run in one go test pass with
+# the local control plane up, and it is stopped whatever the result.
+test: vet
+	$(MAKE) --no-print-directory test-integration INTEGRATION_TESTFLAGS="-race -timeout 45m"
+
+# The fuzz target's seed corpus runs in every go test; this searches further.
+fuzz:
+	$(GO) test ./playbooks -run '^$$' -fuzz FuzzLoad -fuzztime 2m
+
+demo: build
+	@./testdata/demo/demo.sh "$(CURDIR)/$(BIN)"
+
+clean:
+	rm -rf bin .demo
+	-./testdata/kubecluster/down.sh "$(CURDIR)/.cluster"
+
+include testdata/kubecluster/cluster.mk
