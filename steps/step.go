@@ -57,6 +57,13 @@ type Checker interface {
 	Check(ctx context.Context, in Instance) (done bool, err error)
 }
 
+// OutputChecker is a Checker that also returns the outputs the instance
+// would have published, so that a step found done on resume still feeds the
+// steps (and undos) that reference it.
+type OutputChecker interface {
+	CheckResult(ctx context.Context, in Instance) (done bool, res Result, err error)
+}
+
 // ItemSource is implemented by executors usable under foreach to produce the
 // item list, e.g. the namespaces matching a selector.
 type ItemSource interface {

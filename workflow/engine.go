@@ -49,6 +49,9 @@ type Engine struct {
 	Host string
 	// Version is recorded with each new run.
 	Version string
+	// Lock, if set, is held while a run's steps execute, so that two runs
+	// never act on one cluster at once. nil means no lock (exec-only runs).
+	Lock ClusterLock
 }
 
 // New returns an Engine with a real clock and sleep.
@@ -105,6 +108,12 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 		Target:       req.Target,
 		CairnVersion: e.Version,
 	}
+	// The lock comes first: a run refused by it leaves nothing in the journal.
+	ctx, held, unlock, err := e.lockRun(ctx, run.ID, "run")
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer unlock()
 	if err := e.Journal.CreateRun(run); err != nil {
 		return Outcome{}, fmt.Errorf("create run: %w", err)
 	}
@@ -112,7 +121,11 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 	if err := r.append(journal.Event{Type: EvRunStarted, User: e.User}); err != nil {
 		return Outcome{RunID: run.ID}, err
 	}
-	return e.execute(ctx, r)
+	if err := r.noteTakeover(held); err != nil {
+		return Outcome{RunID: run.ID}, err
+	}
+	out, err := e.execute(ctx, r)
+	return out, lockLost(ctx, err)
 }
 
 // ResumeRequest describes a resume of an existing run. Set and File carry
@@ -139,10 +152,22 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 	case StatusRollingBack, StatusRollbackFailed:
 		return Outcome{RunID: req.RunID, Status: r.state.Status}, fmt.Errorf("run %s is rolling back; continue it with `cairn rollback %s`: %w", req.RunID, req.RunID, ErrNotResumable)
 	}
+	ctx, held, unlock, err := e.lockRun(ctx, req.RunID, "resume")
+	if err != nil {
+		return Outcome{RunID: req.RunID}, err
+	}
+	defer unlock()
+	if err := r.journalForced(); err != nil {
+		return Outcome{RunID: req.RunID}, err
+	}
 	if err := r.append(journal.Event{Type: EvRunResumed, User: e.User}); err != nil {
 		return Outcome{RunID: req.RunID}, err
 	}
-	return e.execute(ctx, r)
+	if err := r.noteTakeover(held); err != nil {
+		return Outcome{RunID: req.RunID}, err
+	}
+	out, err := e.execute(ctx, r)
+	return out, lockLost(ctx, err)
 }
 
 // Load replays a run from the journal.
@@ -160,7 +185,8 @@ func (e *Engine) Load(runID string) (*State, error) {
 
 // reopen loads a run and checks that the playbook, parameters and cluster
 // given now match the ones it was started with. Each difference is refused
-// unless forced; a forced difference is journaled before anything runs.
+// unless forced; a forced difference is journaled (journalForced) once the
+// caller is sure to go on, and before anything runs.
 func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 	st, err := e.Load(req.RunID)
 	if err != nil {
@@ -187,12 +213,19 @@ func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 		return nil, fmt.Errorf("%s of run %s refused: %s; pass --force to %s anyway (the override is journaled): %w",
 			verb, run.ID, strings.Join(diffs, "; "), verb, ErrRefused)
 	}
-	for _, d := range diffs {
-		if err := r.append(journal.Event{Type: EvRunForced, User: e.User, Evidence: d}); err != nil {
-			return nil, err
+	r.forced = diffs
+	return r, nil
+}
+
+// journalForced records the differences that --force overrode.
+func (r *runCtx) journalForced() error {
+	for _, d := range r.forced {
+		if err := r.append(journal.Event{Type: EvRunForced, User: r.e.User, Evidence: d}); err != nil {
+			return err
 		}
 	}
-	return r, nil
+	r.forced = nil
+	return nil
 }
 
 func paramDiffs(was, now map[string]string) []string {
@@ -213,6 +246,12 @@ func paramDiffs(was, now map[string]string) []string {
 	return out
 }
 
+// targetInfo lists identity keys kept for the reader but not compared: the
+// same cluster may well be reached through another kubeconfig context (a
+// colleague's kubeconfig, a renamed context). Server and kube-system UID do
+// tell clusters apart.
+var targetInfo = map[string]bool{"context": true}
+
 // targetDiff compares cluster identities. A run without a recorded target (or
 // a resume without a cluster) has nothing to compare.
 func targetDiff(was, now map[string]string) string {
@@ -221,7 +260,9 @@ func targetDiff(was, now map[string]string) string {
 	}
 	keys := make([]string, 0, len(was))
 	for k := range was {
-		keys = append(keys, k)
+		if !targetInfo[k] {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	var parts []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/journal"
@@ -164,15 +165,23 @@ func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item,
 	if err != nil {
 		return false, no
 	}
-	c, ok := ex.(steps.Checker)
-	if !ok {
-		return false, no
-	}
 	params, err := playbooks.Render(st.Params, sc)
 	if err != nil {
 		return false, no
 	}
 	in.Params = params
+	if oc, ok := ex.(steps.OutputChecker); ok {
+		done, res, err := oc.CheckResult(ctx, in)
+		if err != nil || !done {
+			return false, no
+		}
+		res.Evidence = strings.TrimSpace("effect already in place: " + st.Kind + " check passed\n" + res.Evidence)
+		return true, res
+	}
+	c, ok := ex.(steps.Checker)
+	if !ok {
+		return false, no
+	}
 	done, err := c.Check(ctx, in)
 	if err != nil || !done {
 		return false, no

@@ -24,7 +24,18 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 		out.Status = StatusRolledBack
 		return out, fmt.Errorf("run %s is already rolled back: %w", req.RunID, ErrNotResumable)
 	}
+	ctx, held, unlock, err := e.lockRun(ctx, req.RunID, "rollback")
+	if err != nil {
+		return out, err
+	}
+	defer unlock()
+	if err := r.journalForced(); err != nil {
+		return out, err
+	}
 	if err := r.append(journal.Event{Type: EvRollbackStarted, User: e.User}); err != nil {
+		return out, err
+	}
+	if err := r.noteTakeover(held); err != nil {
 		return out, err
 	}
 	for _, key := range r.undoOrder() {
@@ -34,7 +45,7 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 				if jerr := r.append(journal.Event{Type: EvRollbackInterrup, Error: context.Cause(ctx).Error()}); jerr != nil {
 					return out, jerr
 				}
-				return out, fmt.Errorf("rollback of run %s: %w", req.RunID, ErrInterrupted)
+				return out, lockLost(ctx, fmt.Errorf("rollback of run %s: %w", req.RunID, ErrInterrupted))
 			}
 			out.Status = StatusRollbackFailed
 			return out, errors.Join(err, r.append(journal.Event{Type: EvRollbackFailed, Step: key.Step, Item: key.Item, Error: err.Error()}))

@@ -19,6 +19,7 @@ type runCtx struct {
 	pb       *playbooks.Playbook
 	vals     playbooks.Values
 	redactor *playbooks.Redactor
+	forced   []string // differences --force overrode, not yet journaled
 
 	mu    sync.Mutex
 	state *State
