@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -41,21 +42,36 @@ func IsTransient(err error) bool {
 // Do calls fn until it succeeds, fails for a reason that is not transient,
 // or ctx ends. Backoff grows from 200ms to 5s, so a restarting API server is
 // picked up within seconds of its return.
+//
+// The loop is written out rather than using wait.ExponentialBackoff: that
+// stops for good once the delay reaches its cap (Steps drops to 0), which
+// gave up after about 6s instead of retrying until ctx ends.
 func Do(ctx context.Context, fn func(context.Context) error) error {
-	var last error
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 5 * time.Second}
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
-		last = fn(ctx)
-		if last == nil {
-			return true, nil
+	delay := 200 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !IsTransient(err) {
+			return err
 		}
-		if IsTransient(last) {
-			return false, nil
+		if ctx.Err() != nil {
+			return gaveUp(ctx, err)
 		}
-		return false, last
-	})
-	if err != nil && last != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || wait.Interrupted(err)) {
-		return errors.Join(err, last)
+		t := time.NewTimer(wait.Jitter(delay, 0.2))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return gaveUp(ctx, err)
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
 	}
-	return err
+}
+
+// gaveUp keeps both the reason for stopping (a step timeout, an interrupt)
+// and the error that was being retried, which is what the operator can act on.
+func gaveUp(ctx context.Context, last error) error {
+	if errors.Is(last, ctx.Err()) {
+		return last
+	}
+	return fmt.Errorf("%w; last error: %w", ctx.Err(), last)
 }
