@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/kube"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -25,6 +26,11 @@ type globals struct {
 	log         zerolog.Logger
 	stdout      io.Writer
 	stderr      io.Writer
+	cluster     *clusterAccess
+	// status is the live status line on a terminal, nil otherwise; logs are
+	// written through it so that they do not mangle it.
+	status   *statusLine
+	progress *progress
 }
 
 func newGlobals(c *cli.Context) (*globals, error) {
@@ -33,21 +39,27 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
+	var out io.Writer = g.stderr
+	if isTerminal(g.stderr) {
+		g.status = newStatusLine(g.stderr)
+		out = g.status
+	}
 	var w io.Writer
 	switch c.String("log-format") {
 	case "json":
-		w = g.stderr
+		w = out
 	case "console":
-		w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: time.TimeOnly, NoColor: !isTerminal(g.stderr)}
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(g.stderr)}
 	case "auto":
-		w = g.stderr
+		w = out
 		if isTerminal(g.stderr) {
-			w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: time.TimeOnly}
+			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
 		}
 	default:
 		return nil, usagef("--log-format %q: use console, json or auto", c.String("log-format"))
 	}
 	g.log = zerolog.New(w).Level(level).With().Timestamp().Logger()
+	g.cluster = newClusterAccess(c, g.log)
 	return g, nil
 }
 
@@ -71,14 +83,34 @@ func (g *globals) openJournal(readOnly bool) (*journal.DB, error) {
 // registry builds the step kinds. Cluster clients are made on first use only,
 // so validate and plan never touch a cluster.
 func (g *globals) registry() *steps.Registry {
-	return steps.NewRegistry(steps.Deps{Logger: g.log, Now: time.Now})
+	deps := steps.Deps{Logger: g.log, Now: time.Now, Cluster: g.cluster.clients}
+	reg := steps.NewRegistry(deps)
+	for _, k := range kube.Kinds(g.cluster.clients, deps) {
+		mustRegister(reg.Add(k))
+	}
+	for _, k := range kube.Sources(g.cluster.clients, deps) {
+		mustRegister(reg.AddSource(k))
+	}
+	return reg
 }
 
+// mustRegister panics on a name clash: the kinds are fixed at compile time,
+// so a clash is a bug every command trips over at once.
+func mustRegister(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// engine builds the engine for one command; its progress display runs until
+// g.progress.stop.
 func (g *globals) engine(db *journal.DB, reg *steps.Registry) *workflow.Engine {
 	e := workflow.New(db, reg, g.log)
 	e.User, e.Host = whoami()
 	e.Version = version
-	e.OnEvent = withFailpoint(progressLogger(g.log))
+	g.progress = newProgress(g.log, g.status)
+	e.OnEvent = withFailpoint(g.progress.event)
+	e.OnProgress = g.progress.step
 	return e
 }
 
@@ -150,13 +182,6 @@ func readParams(c *cli.Context) (map[string]string, map[string]any, error) {
 		file = f
 	}
 	return set, file, nil
-}
-
-func clusterFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default $KUBECONFIG, then ~/.kube/config)"},
-		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT` to use (default: the current context)"},
-	}
 }
 
 // oneArg returns the single RUN argument or a usage error.

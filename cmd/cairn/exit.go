@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps/kube"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -29,7 +30,8 @@ const exitCodesHelp = `EXIT CODES:
    1    a step failed; fix the cause, then cairn resume
    2    bad flags, arguments, parameters or playbook
    3    journal locked, unreadable or tampered, or no such run
-   4    resume, rollback or approve refused (changed playbook, params or cluster; nothing to do)
+   4    refused: another cairn run holds the cluster lock; or resume, rollback or
+        approve refused (changed playbook, params or cluster; nothing to do)
    5    cluster unreachable or kubeconfig unusable
    130  interrupted by SIGINT/SIGTERM; cairn resume continues`
 
@@ -53,6 +55,7 @@ func exitCode(err error) int {
 	var ce clusterError
 	var pe playbooks.Errors
 	var se *workflow.StepError
+	var held *kube.HeldError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -62,7 +65,8 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &ce):
 		return ExitCluster
-	case errors.Is(err, workflow.ErrRefused), errors.Is(err, workflow.ErrNotResumable), errors.Is(err, workflow.ErrNoApproval):
+	case errors.Is(err, workflow.ErrRefused), errors.Is(err, workflow.ErrNotResumable), errors.Is(err, workflow.ErrNoApproval),
+		errors.As(err, &held):
 		return ExitRefused
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrNewerSchema), errors.Is(err, journal.ErrNotJournal),
 		errors.Is(err, journal.ErrNoJournal), errors.Is(err, journal.ErrRunNotFound), errors.Is(err, journal.ErrTampered):

@@ -28,7 +28,10 @@ success is journaled are never run again; one that was started but not
 finished is re-checked (its check, or its kind's own) and re-run only if its
 effect is not in place. Secret parameters are never journaled: pass them
 again with -p. A changed playbook text, changed parameters or a different
-cluster are refused unless --force, which is journaled.
+cluster are refused unless --force, which is journaled. A different cluster
+is one with another server URL or kube-system UID; reaching the same cluster
+through another kubeconfig context is fine. Like run, resume holds the
+cluster lock while it works (see cairn run --help).
 
    cairn resume --plan      what would be skipped, re-checked and re-run
    cairn resume 20261122-101500-3fa2c1 -p token=...`,
@@ -94,8 +97,15 @@ func (o *resumeOptions) run(c *cli.Context, g *globals) error {
 		}
 		return printPlan(g.stdout, o.output, entries)
 	}
+	var target map[string]string
+	if g.cluster.needed(pb, run.Target) {
+		if target, eng.Lock, err = g.cluster.connect(c.Context); err != nil {
+			return err
+		}
+	}
 	g.log.Info().Str("run", o.runID).Str("playbook", run.Playbook).Msg("resuming")
-	out, err := eng.Resume(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force})
+	out, err := eng.Resume(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force, Target: target})
+	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-dev/cairn/workflow"
@@ -22,7 +23,9 @@ func newRollbackCommand() *cli.Command {
 		Description: `Runs the undo action of every succeeded step instance of RUN, in reverse
 order of completion. Steps without an undo are left as they are. The
 rollback is journaled as a phase of the run; if it is interrupted, run the
-same command again: undos that succeeded are not repeated.`,
+same command again: undos that succeeded are not repeated. Like resume, it
+refuses another cluster than the run's unless --force, and holds the cluster
+lock while it works (see cairn run --help).`,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"}),
 		Action: func(c *cli.Context) error {
@@ -61,7 +64,15 @@ func (o *rollbackOptions) run(c *cli.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	out, err := g.engine(db, reg).Rollback(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force})
+	eng := g.engine(db, reg)
+	var target map[string]string
+	if g.cluster.needed(pb, run.Target) {
+		if target, eng.Lock, err = g.cluster.connect(c.Context); err != nil {
+			return err
+		}
+	}
+	out, err := eng.Rollback(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force, Target: target})
+	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err
 }

@@ -11,11 +11,9 @@ import (
 )
 
 type runOptions struct {
-	playbook   string
-	set        map[string]string
-	file       map[string]any
-	kubeconfig string
-	context    string
+	playbook string
+	set      map[string]string
+	file     map[string]any
 }
 
 func newRunCommand() *cli.Command {
@@ -28,6 +26,14 @@ Each step's start and end are journaled. If the run stops (a crash, a signal,
 a failed step), "cairn resume" continues it. A gate step pauses the run and
 exits 0; "cairn approve" then "cairn resume" let it go on.
 
+If the playbook has a Kubernetes step (kube.*, istio.*), or --kubeconfig or
+--context is given, cairn connects first and records the cluster (context,
+server, kube-system UID) with the run; resume and rollback refuse another
+cluster. While its steps run it holds a Lease (--lock-namespace/cairn-lock):
+a second cairn against the same cluster is refused (exit 4) with the name of
+the holder. A lease its holder stopped renewing for 60s is taken over, and
+the takeover is journaled. The lease is released when cairn exits or pauses.
+
    cairn run demo -p greeting=hello
    cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod`,
 		Flags: append(paramFlags(), clusterFlags()...),
@@ -36,7 +42,7 @@ exits 0; "cairn approve" then "cairn resume" let it go on.
 			if err != nil {
 				return err
 			}
-			o := &runOptions{kubeconfig: c.String("kubeconfig"), context: c.String("context")}
+			o := &runOptions{}
 			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
 				return err
 			}
@@ -58,12 +64,24 @@ func (o *runOptions) run(c *cli.Context, g *globals) error {
 	if err != nil {
 		return usageError{fmt.Errorf("parameters of %s:\n%w", pb.Name, err)}
 	}
+	// Connect before anything is journaled: a run that cannot reach its
+	// cluster should not leave a run record behind.
+	var target map[string]string
+	var lock workflow.ClusterLock
+	if g.cluster.needed(pb, nil) {
+		if target, lock, err = g.cluster.connect(c.Context); err != nil {
+			return err
+		}
+	}
 	db, err := g.openJournal(false)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	out, err := g.engine(db, reg).Start(c.Context, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals})
+	eng := g.engine(db, reg)
+	eng.Lock = lock
+	out, err := eng.Start(c.Context, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Target: target})
+	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err
 }

@@ -80,7 +80,7 @@ func (o *runsOptions) run(g *globals) error {
 	tw := newTable(g.stdout)
 	row(tw, "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "BY", "TARGET")
 	for _, r := range rows {
-		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, targetString(r.Target))
+		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, clusterString(r.Target))
 	}
 	return tw.Flush()
 }
@@ -95,8 +95,8 @@ func summaryRow(s journal.RunSummary) runRow {
 		Duration: end.Sub(s.Run.Started).Round(time.Second).String(), User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target}
 }
 
-// targetString prints a cluster identity compactly, context first.
-func targetString(t map[string]string) string {
+// kvString prints a map as sorted key=value pairs.
+func kvString(t map[string]string) string {
 	if len(t) == 0 {
 		return "-"
 	}

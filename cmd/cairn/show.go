@@ -136,13 +136,17 @@ func buildShow(st *workflow.State) showView {
 func printShow(w io.Writer, v showView) error {
 	fmt.Fprintf(w, "run       %s\nplaybook  %s (%s, digest %.12s)\nstatus    %s\nstarted   %s by %s, %s\n",
 		v.Run.ID, v.Run.Playbook, v.Origin, v.Digest, v.Run.Status, v.Run.Started.Local().Format("2006-01-02 15:04:05"), v.Run.User, v.Run.Duration)
-	fmt.Fprintf(w, "target    %s\nparams    %s\nresumed   %d time(s)\n\n", targetString(v.Run.Target), targetString(v.Params), v.Resumes)
+	target := clusterString(v.Run.Target)
+	if uid := v.Run.Target["kube-system-uid"]; uid != "" {
+		target += " (kube-system uid " + uid + ")"
+	}
+	fmt.Fprintf(w, "target    %s\nparams    %s\nresumed   %d time(s)\n\n", target, kvString(v.Params), v.Resumes)
 	tw := newTable(w)
 	row(tw, "INSTANCE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
 	for _, in := range v.Instances {
 		detail := in.Note
 		if len(in.Outputs) > 0 {
-			detail = strings.TrimSpace(detail + " outputs: " + targetString(in.Outputs))
+			detail = strings.TrimSpace(detail + " outputs: " + kvString(in.Outputs))
 		}
 		if in.Undo != "" {
 			detail = strings.TrimSpace(detail + " undo: " + in.Undo)

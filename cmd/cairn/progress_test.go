@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+func TestProgressShowsForeachBatchAndLatestMessage(t *testing.T) {
+	var logs bytes.Buffer
+	p := newProgress(zerolog.New(&logs), nil)
+	p.event(journal.Event{Type: workflow.EvItemsFrozen, Step: "move-rest", Data: []byte(`{"items":["app-1","app-2","app-3","app-4","app-5"]}`)})
+	for _, it := range []string{"app-1", "app-2", "app-3"} {
+		p.event(journal.Event{Type: workflow.EvInstanceStarted, Step: "move-rest", Item: it})
+	}
+	p.event(journal.Event{Type: workflow.EvInstanceSucceed, Step: "move-rest", Item: "app-1"})
+	p.step("move-rest", "app-2", "1 of 2 updated replicas available")
+
+	got := p.render(time.Now())
+	want := "move-rest: 1/5 done, running [app-2 app-3], pending 2 · app-2: 1 of 2 updated replicas available ("
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("status line\n got %q\nwant %q...", got, want)
+	}
+	if !strings.Contains(logs.String(), `"batch":"1/5 done, running [app-2 app-3], pending 2"`) {
+		t.Fatalf("the finished item's log line lacks the batch summary:\n%s", logs.String())
+	}
+	p.event(journal.Event{Type: workflow.EvRunInterrupted})
+	if got := p.render(time.Now()); got != "" {
+		t.Fatalf("status line after the run ended: %q", got)
+	}
+}
+
+func TestProgressLogsIdenticalMessagesOnce(t *testing.T) {
+	var logs bytes.Buffer
+	p := newProgress(zerolog.New(&logs), nil)
+	for range 5 {
+		p.step("wait", "", "0 of 2 ready")
+	}
+	p.step("wait", "", "1 of 2 ready")
+	p.step("wait", "", "1 of 2 ready")
+	if n := strings.Count(logs.String(), "\n"); n != 2 {
+		t.Fatalf("%d progress lines logged, want 2 (one per distinct message):\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"level":"info"`) {
+		t.Fatalf("without a terminal progress is logged at info:\n%s", logs.String())
+	}
+}
+
+func TestStatusLineRedrawsBelowLogLines(t *testing.T) {
+	var out bytes.Buffer
+	s := newStatusLine(&out)
+	s.set("step: running (3s)")
+	_, _ = s.Write([]byte("a log line\n"))
+	s.clear()
+	want := eraseLine + "step: running (3s)" + eraseLine + "a log line\n" + "step: running (3s)" + eraseLine
+	if out.String() != want {
+		t.Fatalf("terminal output\n got %q\nwant %q", out.String(), want)
+	}
+	if got := fit("move-rest: 3/10 done · app-4", 12); got != "move-rest: …" {
+		t.Fatalf("fit: %q", got)
+	}
+}
