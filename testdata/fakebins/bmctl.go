@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+var bmClusterGVR = schema.GroupVersionResource{Group: "baremetal.cluster.gke.io", Version: "v1", Resource: "clusters"}
+
+// labelBMCluster, when some nodes carry it, limits an upgrade to the nodes
+// of that cluster (tests make their own kwok nodes); otherwise every node
+// of the API server belongs to the cluster being upgraded.
+const labelBMCluster = "baremetal.cluster.gke.io/cluster"
+
+// kubeletVersion is the Kubernetes version an Anthos on bare metal release
+// runs (1.11 -> v1.22.8-gke.*, 1.12 -> v1.23.5-gke.*).
+func kubeletVersion(abm semver) string {
+	switch {
+	case abm.major == 1 && abm.minor == 10:
+		return "v1.21.5-gke.1200"
+	case abm.major == 1 && abm.minor == 11:
+		return "v1.22.8-gke.200"
+	case abm.major == 1 && abm.minor == 12 && abm.patch == 0:
+		return "v1.23.5-gke.1504"
+	case abm.major == 1 && abm.minor == 12:
+		return "v1.23.5-gke.1505"
+	case abm.major == 1 && abm.minor == 13:
+		return "v1.24.2-gke.1900"
+	case abm.major == 1 && abm.minor == 14:
+		return "v1.25.5-gke.100"
+	}
+	return fmt.Sprintf("v1.%d.0-gke.0", abm.minor+11)
+}
+
+func bmctlFullVersion(v string) string {
+	if strings.Contains(v, "-gke.") {
+		return v
+	}
+	return v + "-gke.33"
+}
+
+func runBmctl(inv *invocation) int {
+	version := inv.version()
+	f, err := parseFlags(inv.args, []flag{strFlag("cluster", "c"), strFlag("kubeconfig"), boolFlag("reuse-bootstrap-cluster"),
+		boolFlag("quiet", "q"), strFlag("v"), strFlag("log-file"), boolFlag("force")}, parseOpts{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return 1
+	}
+	switch strings.Join(f.args, " ") {
+	case "version":
+		fmt.Printf("bmctl version: %s, git commit: 5f0a3b1c2d4e, build date: Thu Jul 14 18:02:11 PDT 2022\n", bmctlFullVersion(version))
+		return 0
+	case "upgrade cluster":
+		if err := bmctlUpgrade(f, version); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return 1
+		}
+		return 0
+	case "":
+		fmt.Fprintln(os.Stderr, "Error: bmctl (fake) needs a command: version, upgrade cluster")
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "Error: unknown command %q for \"bmctl\"\nRun 'bmctl --help' for usage.\n", strings.Join(f.args, " "))
+	return 1
+}
+
+type bmLog struct {
+	w io.Writer
+}
+
+func (l bmLog) printf(format string, a ...any) {
+	fmt.Fprintf(l.w, "[%s] %s\n", time.Now().Format("2006-01-02 15:04:05-0700"), fmt.Sprintf(format, a...))
+}
+
+// bmctlUpgrade upgrades the baremetal Cluster CLUSTER to bmctl's own version,
+// as the real one does: spec.anthosBareMetalVersion, then every node's
+// kubelet version (status.nodeInfo, what `kubectl get node -o wide` shows),
+// control-plane nodes first. It writes its log under the working directory
+// in bmctl-workspace/CLUSTER/log/upgrade-cluster-TIMESTAMP/.
+func bmctlUpgrade(f *flags, version string) error {
+	cluster := f.str("cluster")
+	if cluster == "" {
+		return fmt.Errorf(`required flag(s) "cluster" not set`)
+	}
+	kc := f.str("kubeconfig")
+	if kc == "" {
+		kc = filepath.Join("bmctl-workspace", cluster, cluster+"-kubeconfig")
+	}
+	if _, err := os.Stat(kc); err != nil {
+		return fmt.Errorf("failed to load kubeconfig: %v", err)
+	}
+	logDir := filepath.Join("bmctl-workspace", cluster, "log", "upgrade-cluster-"+time.Now().Format("20060102-150405"))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	logPath := filepath.Join(logDir, "upgrade-cluster.log")
+	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	fmt.Printf("Please check the logs at %s\n", logPath)
+	log := bmLog{w: io.MultiWriter(os.Stdout, lf)}
+	fail := func(err error) error {
+		fmt.Fprintf(lf, "Error: %v\n", err)
+		return err
+	}
+	if os.Getenv(envFakeDocker) == "inactive" {
+		log.printf("Creating bootstrap cluster... FAILED")
+		return fail(fmt.Errorf("failed to create bootstrap cluster: kind: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"))
+	}
+	to, ok := parseVersion(version)
+	if !ok {
+		return fail(fmt.Errorf("invalid bmctl version %q", version))
+	}
+	k, err := newKube(kc, "")
+	if err != nil {
+		return fail(fmt.Errorf("failed to load kubeconfig: %v", err))
+	}
+	list, err := k.dyn.Resource(bmClusterGVR).List(k.ctx, metav1.ListOptions{})
+	if err != nil {
+		return fail(fmt.Errorf("failed to get cluster %q: %v", cluster, err))
+	}
+	var obj *unstructured.Unstructured
+	for i := range list.Items {
+		if it := &list.Items[i]; it.GetName() == cluster && (obj == nil || it.GetNamespace() == "cluster-"+cluster) {
+			obj = it
+		}
+	}
+	if obj == nil {
+		return fail(fmt.Errorf(`failed to get cluster %q: clusters.baremetal.cluster.gke.io %q not found`, cluster, cluster))
+	}
+	curStr, _, _ := unstructured.NestedString(obj.Object, "spec", "anthosBareMetalVersion")
+	cur, ok := parseVersion(curStr)
+	if !ok {
+		return fail(fmt.Errorf("cluster %s has an invalid anthosBareMetalVersion %q", cluster, curStr))
+	}
+	switch {
+	case to.less(cur):
+		return fail(fmt.Errorf("cluster %s is at version %s, newer than bmctl %s: downgrading a cluster is not supported", cluster, curStr, version))
+	case to.major != cur.major || to.minor-cur.minor > 1:
+		return fail(fmt.Errorf("upgrading cluster %s from %s to %s is not supported: a cluster can be upgraded by at most one minor version at a time (to %d.%d.x); use bmctl %d.%d first",
+			cluster, curStr, version, cur.major, cur.minor+1, cur.major, cur.minor+1))
+	}
+	log.printf("Creating bootstrap cluster... OK")
+	log.printf("Installing dependency components... OK")
+	log.printf("Waiting for preflight check job to finish... OK")
+	log.printf("- Validation Category: machines and network")
+	log.printf("\t- [PASSED] pod-cidr")
+	log.printf("\t- [PASSED] node-network")
+	log.printf("Flushing logs... OK")
+	if curStr != version {
+		log.printf("Upgrading cluster %s/%s from %s to %s...", obj.GetNamespace(), cluster, curStr, version)
+		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"anthosBareMetalVersion": version}})
+		if _, err := k.dyn.Resource(bmClusterGVR).Namespace(obj.GetNamespace()).Patch(k.ctx, cluster, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fail(fmt.Errorf("failed to upgrade cluster %s: %v", cluster, err))
+		}
+	} else {
+		log.printf("Cluster %s is at version %s; checking that every node runs it", cluster, version)
+	}
+	nodes, err := clusterNodes(k, cluster)
+	if err != nil {
+		return fail(err)
+	}
+	want := kubeletVersion(to)
+	for _, n := range nodes {
+		if n.Status.NodeInfo.KubeletVersion == want {
+			continue
+		}
+		log.printf("Upgrading node %s to %s...", n.Name, want)
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"nodeInfo": map[string]any{"kubeletVersion": want, "kubeProxyVersion": want}}})
+		if _, err := k.cs.CoreV1().Nodes().Patch(k.ctx, n.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+			return fail(fmt.Errorf("failed to upgrade node %s: %v", n.Name, err))
+		}
+		time.Sleep(200 * time.Millisecond)
+		log.printf("Node %s upgraded... OK", n.Name)
+	}
+	status, _ := json.Marshal(map[string]any{"status": map[string]any{"anthosBareMetalVersion": version}})
+	_, _ = k.dyn.Resource(bmClusterGVR).Namespace(obj.GetNamespace()).Patch(k.ctx, cluster, types.MergePatchType, status, metav1.PatchOptions{})
+	log.printf("Deleting bootstrap cluster... OK")
+	log.printf("Cluster %s upgraded to %s", cluster, version)
+	return nil
+}
+
+// clusterNodes are the nodes of the cluster, control-plane ones first.
+func clusterNodes(k *kube, cluster string) ([]corev1.Node, error) {
+	l, err := k.cs.CoreV1().Nodes().List(k.ctx, metav1.ListOptions{LabelSelector: labelBMCluster + "=" + cluster})
+	if err == nil && len(l.Items) == 0 {
+		l, err = k.cs.CoreV1().Nodes().List(k.ctx, metav1.ListOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list nodes: %v", err)
+	}
+	cp := func(n *corev1.Node) bool {
+		_, ok := n.Labels["node-role.kubernetes.io/control-plane"]
+		return ok
+	}
+	sort.SliceStable(l.Items, func(i, j int) bool {
+		if cp(&l.Items[i]) != cp(&l.Items[j]) {
+			return cp(&l.Items[i])
+		}
+		return l.Items[i].Name < l.Items[j].Name
+	})
+	return l.Items, nil
+}
+
+// runSystemctl answers for the docker unit only, per $CAIRN_FAKE_DOCKER
+// (default active): is-active prints active/inactive (exit 0/3), status
+// prints the unit's state (exit 0/3).
+func runSystemctl(inv *invocation) int {
+	f, err := parseFlags(inv.args, []flag{boolFlag("quiet", "q"), boolFlag("no-pager"), boolFlag("user"), strFlag("lines", "n")}, parseOpts{})
+	if err != nil || len(f.args) < 2 {
+		fmt.Fprintln(os.Stderr, "systemctl (fake): usage: systemctl is-active|status|is-enabled UNIT")
+		return 1
+	}
+	verb, unit := f.args[0], strings.TrimSuffix(f.args[1], ".service")
+	active := os.Getenv(envFakeDocker) != "inactive"
+	known := unit == "docker" || unit == "containerd"
+	quiet := f.boolean("quiet", false)
+	say := func(s string) {
+		if !quiet {
+			fmt.Println(s)
+		}
+	}
+	switch verb {
+	case "is-active":
+		if known && active {
+			say("active")
+			return 0
+		}
+		say("inactive")
+		return 3
+	case "is-enabled":
+		if known {
+			say("enabled")
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "Failed to get unit file state for %s.service: No such file or directory\n", unit)
+		return 1
+	case "status":
+		if !known {
+			fmt.Fprintf(os.Stderr, "Unit %s.service could not be found.\n", unit)
+			return 4
+		}
+		state, code := "active (running) since Mon 2022-08-01 09:00:00 UTC; 3 days ago", 0
+		if !active {
+			state, code = "inactive (dead) since Mon 2022-08-01 09:00:00 UTC; 5min ago", 3
+		}
+		say(fmt.Sprintf("● %s.service - Docker Application Container Engine\n     Loaded: loaded (/lib/systemd/system/%s.service; enabled; vendor preset: enabled)\n     Active: %s\n       Docs: https://docs.docker.com", unit, unit, state))
+		return code
+	}
+	fmt.Fprintf(os.Stderr, "systemctl (fake): unsupported verb %q\n", verb)
+	return 1
+}
