@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/user"
@@ -140,6 +141,21 @@ func loadPlaybook(ref string, kinds playbooks.KindRegistry) (*playbooks.Playbook
 		return pb, "builtin:" + ref, err
 	}
 	return nil, "", usagef("no playbook file or built-in named %q; built-ins: %s (see `cairn playbooks`)", ref, strings.Join(playbooks.BuiltinNames(), ", "))
+}
+
+// trustedRun loads a journaled run and its playbook, refusing a run whose
+// history does not verify: acting on it could repeat or skip a step.
+func (g *globals) trustedRun(db *journal.DB, id string) (journal.Run, *playbooks.Playbook, *steps.Registry, error) {
+	run, err := db.Run(id)
+	if err != nil {
+		return run, nil, nil, err
+	}
+	if err := db.Verify(id); err != nil {
+		return run, nil, nil, fmt.Errorf("run %s cannot be trusted, so it is not continued: %w", id, err)
+	}
+	reg := g.registry()
+	pb, err := reloadPlaybook(run, reg, g.log)
+	return run, pb, reg, err
 }
 
 // reloadPlaybook loads a run's playbook from where it came from. If that file

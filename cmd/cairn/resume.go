@@ -72,16 +72,7 @@ func (o *resumeOptions) run(c *cli.Context, g *globals) error {
 			return err
 		}
 	}
-	run, err := db.Run(o.runID)
-	if err != nil {
-		return err
-	}
-	// Acting on a damaged history could repeat or skip a step.
-	if err := db.Verify(o.runID); err != nil {
-		return fmt.Errorf("run %s cannot be trusted, so it is not continued: %w", o.runID, err)
-	}
-	reg := g.registry()
-	pb, err := reloadPlaybook(run, reg, g.log)
+	run, pb, reg, err := g.trustedRun(db, o.runID)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-dev/cairn/workflow"
@@ -51,16 +49,7 @@ func (o *rollbackOptions) run(c *cli.Context, g *globals) error {
 		return err
 	}
 	defer db.Close()
-	run, err := db.Run(o.runID)
-	if err != nil {
-		return err
-	}
-	// Acting on a damaged history could repeat or skip a step.
-	if err := db.Verify(o.runID); err != nil {
-		return fmt.Errorf("run %s cannot be trusted, so it is not continued: %w", o.runID, err)
-	}
-	reg := g.registry()
-	pb, err := reloadPlaybook(run, reg, g.log)
+	run, pb, reg, err := g.trustedRun(db, o.runID)
 	if err != nil {
 		return err
 	}
