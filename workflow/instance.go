@@ -40,9 +40,11 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 			return r.append(journal.Event{Type: EvInstanceSkipped, Step: st.ID, Item: item, Evidence: "when " + st.When.Source + " is false"})
 		}
 	}
+	// Nanoseconds, so two steps restarting the same Deployment within one
+	// second still get different restartedAt values.
 	token := in.Token
 	if token == "" {
-		token = e.Now().UTC().Format(time.RFC3339)
+		token = e.Now().UTC().Format(time.RFC3339Nano)
 	}
 	if in.Status == InstRunning {
 		done, res := e.check(ctx, r, st, item, token, sc)
