@@ -33,6 +33,11 @@ fuzz:
 demo: build
 	@./testdata/demo/demo.sh "$(CURDIR)/$(BIN)"
 
+# Benchmarks (journal, resume at scale, rollout against the local control
+# plane, which it starts and always stops); see README "Performance".
+bench: build
+	@GO="$(GO)" CAIRN_BIN="$(CURDIR)/$(BIN)" ./bench/run.sh
+
 clean:
 	rm -rf bin .demo
 	-./testdata/kubecluster/down.sh "$(CURDIR)/.cluster"
