@@ -11,13 +11,10 @@ func TestBuiltin(t *testing.T) {
 		t.Fatalf("BuiltinNames = %q", names)
 	}
 	for _, name := range names {
-		src, ok := Builtin(name)
-		if !ok {
+		// Each one is loaded with the real kinds in cmd/cairn's tests; the
+		// fake kinds here do not include the Kubernetes ones.
+		if src, ok := Builtin(name); !ok || len(src) == 0 {
 			t.Fatalf("Builtin(%q) missing", name)
-		}
-		// Checked against the fake kinds; the real registry is tested where it lives.
-		if _, err := Load("builtin/"+name+".yaml", src, testRegistry{}); err != nil {
-			t.Errorf("%s: %v", name, err)
 		}
 	}
 	for _, bad := range []string{"", "nope", "demo.yaml", "../builtin/demo", "builtin/demo"} {

@@ -11,15 +11,6 @@ import (
 // The loader decodes params by reflection; these tests catch a params field
 // of a type it cannot decode, or a yaml key spelt differently from the docs.
 
-func TestBuiltinPlaybooksLoad(t *testing.T) {
-	for _, name := range playbooks.BuiltinNames() {
-		src, _ := playbooks.Builtin(name)
-		if _, err := playbooks.Load("builtin:"+name, src, NewRegistry(Deps{})); err != nil {
-			t.Errorf("builtin %s: %v", name, err)
-		}
-	}
-}
-
 const loadHeader = "apiVersion: cairn/v1\nkind: Playbook\nmetadata: {name: t}\nparams:\n  x: {type: string, default: v}\nsteps:\n"
 
 func TestLoadEveryField(t *testing.T) {

@@ -94,10 +94,13 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	if err != nil {
 		return fmt.Errorf("undo %s: %w", Key(in.Step, in.Item), err)
 	}
-	if err := r.append(journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: in.Token, Evidence: params.json}); err != nil {
+	// An undo has its own token: an undo of a restart is another restart and
+	// must not carry the restartedAt the forward step already stamped.
+	token := in.Token + "/undo"
+	if err := r.append(journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
 		return err
 	}
-	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: in.Item, Attempt: 1, Token: in.Token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
+	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cairn-dev/cairn/playbooks"
 )
 
 type cliResult struct {
@@ -47,10 +49,13 @@ func TestValidateListsEveryErrorWithPosition(t *testing.T) {
 	}
 }
 
+// Built-ins load with the full registry, Kubernetes kinds included, exactly
+// as `cairn run NAME` loads them.
 func TestValidateAcceptsBuiltinsAndExamples(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "testdata/crash/*.yaml"))
-	r := cairn(t, filepath.Join(t.TempDir(), "j.db"), append([]string{"validate", "demo"}, files...)...)
-	if r.code != ExitOK || strings.Count(r.stdout, ": ok") != 1+len(files) {
+	names := playbooks.BuiltinNames()
+	r := cairn(t, filepath.Join(t.TempDir(), "j.db"), append(append([]string{"validate"}, names...), files...)...)
+	if r.code != ExitOK || strings.Count(r.stdout, ": ok") != len(names)+len(files) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
