@@ -1,0 +1,381 @@
+//go:build integration
+
+// Package e2e runs the upgrade playbooks end to end: the real cairn binary,
+// the fakebins doubles (istioctl, asmcli...) and the fakebins sidecar
+// injector, against the local test cluster (testdata/kubecluster/up.sh).
+//
+// Tests here change cluster-scoped objects (webhook configurations); every
+// test uses its own revisions, tag, istio namespace and lock namespace, and
+// the tests of this package run serially.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cairn-dev/cairn/steps/kubetest"
+)
+
+var cairnBin, repoRoot string
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	repoRoot = filepath.Join(wd, "..", "..")
+	dir, err := os.MkdirTemp("", "cairn-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cairnBin = filepath.Join(dir, "cairn")
+	build := exec.Command("go", "build", "-tags", "failpoint", "-o", cairnBin, "./cmd/cairn")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building cairn: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// harness is one test's world: cluster env, fakebins dir, journal, lock ns.
+type harness struct {
+	t       *testing.T
+	env     *kubetest.Env
+	dir     string // temp dir: journal, fakebins, invocation log
+	bins    string // fakebins install dir
+	journal string
+	lockNS  string
+	fakeLog string
+}
+
+func newHarness(t *testing.T) *harness {
+	env := kubetest.New(t)
+	dir := t.TempDir()
+	h := &harness{t: t, env: env, dir: dir, journal: filepath.Join(dir, "journal.db"),
+		lockNS: env.Namespace(t, nil), fakeLog: filepath.Join(dir, "fakebins.log")}
+	return h
+}
+
+// install runs testdata/fakebins/install.sh DIR ARGS... and returns DIR.
+func (h *harness) install(args ...string) string {
+	h.t.Helper()
+	if h.bins == "" {
+		h.bins = filepath.Join(h.dir, "bin")
+	}
+	cmd := exec.Command(filepath.Join(repoRoot, "testdata/fakebins/install.sh"), append([]string{h.bins}, args...)...)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		h.t.Fatalf("install.sh %v: %v\n%s", args, err, out)
+	}
+	return h.bins
+}
+
+// startInjector runs the fakebins sidecar injector until the test ends.
+func (h *harness) startInjector() {
+	h.t.Helper()
+	state := filepath.Join(h.dir, "injector.json")
+	inj := exec.Command(filepath.Join(h.bins, "fakebins"), "injector",
+		"--kubeconfig", h.env.Kubeconfig, "--state", state,
+		"--name", kubetest.UniqueName("cairn-e2e-sidecar-injector", 60), "--exit-with-parent")
+	var stderr bytes.Buffer
+	inj.Stderr = &stderr
+	if err := inj.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- inj.Wait() }()
+	h.t.Cleanup(func() {
+		_ = inj.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = inj.Process.Kill()
+		}
+	})
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(state); err == nil {
+			return
+		}
+		select {
+		case err := <-exited:
+			h.t.Fatalf("injector exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Since(start) > 45*time.Second {
+			h.t.Fatal("injector not ready")
+		}
+	}
+}
+
+// tool runs a fakebins tool (path relative to bins) and fails the test on error.
+func (h *harness) tool(rel string, args ...string) string {
+	h.t.Helper()
+	out, err := h.toolErr(rel, args...)
+	if err != nil {
+		h.t.Fatalf("%s %v: %v\n%s", rel, args, err, out)
+	}
+	return out
+}
+
+func (h *harness) toolErr(rel string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(h.bins, rel), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.env.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cairn runs the binary to its end. extraEnv is added to the environment.
+func (h *harness) cairn(extraEnv []string, args ...string) result {
+	h.t.Helper()
+	switch args[0] {
+	case "run", "resume", "rollback":
+		args = append(args, "--lock-namespace", h.lockNS)
+	}
+	full := append([]string{"--journal", h.journal}, args...)
+	cmd := exec.Command(cairnBin, full...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.env.Kubeconfig, "CAIRN_FAKEBINS_LOG="+h.fakeLog)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			h.t.Fatalf("cairn %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// mustCairn runs cairn and fails unless it exits with code.
+func (h *harness) mustCairn(code int, args ...string) result {
+	h.t.Helper()
+	r := h.cairn(nil, args...)
+	if r.code != code {
+		h.t.Fatalf("cairn %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+var runIDPattern = regexp.MustCompile(`(?m)\b(\d{8}-\d{6}-[0-9a-f]+)\b`)
+
+func runIDOf(t *testing.T, r result) string {
+	t.Helper()
+	m := runIDPattern.FindStringSubmatch(r.stdout + "\n" + r.stderr)
+	if m == nil {
+		t.Fatalf("no run id in output:\n%s\n%s", r.stdout, r.stderr)
+	}
+	return m[1]
+}
+
+func bg(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// proxyTags returns pod name -> istio-proxy image tag for the running,
+// non-terminating pods of a namespace.
+func (h *harness) proxyTags(ns string) map[string]string {
+	h.t.Helper()
+	pods, err := h.env.Clientset.CoreV1().Pods(ns).List(bg(h.t), metav1.ListOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tags := map[string]string{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Spec.Containers {
+			if c.Name == "istio-proxy" {
+				tags[p.Name] = c.Image[strings.LastIndex(c.Image, ":")+1:]
+			}
+		}
+	}
+	return tags
+}
+
+// waitProxyTags waits until every pod of ns runs istio-proxy with tag.
+func (h *harness) waitProxyTags(ns, tag string, timeout time.Duration) {
+	h.t.Helper()
+	var tags map[string]string
+	for start := time.Now(); time.Since(start) < timeout; time.Sleep(250 * time.Millisecond) {
+		tags = h.proxyTags(ns)
+		ok := len(tags) > 0
+		for _, v := range tags {
+			ok = ok && v == tag
+		}
+		if ok {
+			return
+		}
+	}
+	h.t.Fatalf("namespace %s: istio-proxy tags %v, want all %s", ns, tags, tag)
+}
+
+// replicaSets counts the ReplicaSets of every Deployment in ns.
+func (h *harness) replicaSets(ns string) map[string]int {
+	h.t.Helper()
+	rss, err := h.env.Clientset.AppsV1().ReplicaSets(ns).List(bg(h.t), metav1.ListOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, rs := range rss.Items {
+		for _, o := range rs.OwnerReferences {
+			if o.Kind == "Deployment" {
+				n[o.Name]++
+			}
+		}
+	}
+	return n
+}
+
+// fakeCalls counts the logged invocations whose argv contains all of parts.
+func (h *harness) fakeCalls(parts ...string) int {
+	h.t.Helper()
+	data, err := os.ReadFile(h.fakeLog)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		ok := line != ""
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, fmt.Sprintf("%q", p))
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// lastRun is the newest run of the journal.
+func (h *harness) lastRun() string {
+	h.t.Helper()
+	r := h.mustCairn(0, "runs", "-q")
+	ids := strings.Fields(r.stdout)
+	if len(ids) == 0 {
+		h.t.Fatalf("no runs in the journal")
+	}
+	return ids[0]
+}
+
+// events exports a run's journal events.
+func (h *harness) events(run string) []map[string]any {
+	h.t.Helper()
+	r := h.mustCairn(0, "journal", "export", run)
+	var evs []map[string]any
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			h.t.Fatalf("journal export line %q: %v", line, err)
+		}
+		if inner, ok := ev["event"].(map[string]any); ok {
+			ev = inner // export wraps each event: {"event": {...}, ...}
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// runWithCrashes runs playbook with the failpoint CAIRN_KILL_AFTER=k in
+// every process, resuming after each kill and approving gate when the run
+// pauses there, until the run succeeds. It returns the run id.
+func (h *harness) runWithCrashes(k int, playbook string, params []string, gate string) string {
+	t := h.t
+	t.Helper()
+	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
+	r := h.cairn(kill, append([]string{"run", playbook}, params...)...)
+	run := ""
+	kills := 0
+	for i := 0; ; i++ {
+		if r.code == -1 { // SIGKILL
+			kills++
+		} else if r.code != 0 {
+			t.Fatalf("cairn exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if run == "" {
+			run = h.lastRun()
+		}
+		evs := h.events(run)
+		if hasEvent(evs, "run.succeeded") {
+			break
+		}
+		if i > 200 {
+			var names []string
+			for _, ev := range evs[max(0, len(evs)-12):] {
+				names = append(names, fmt.Sprint(ev["type"], " ", ev["step"]))
+			}
+			t.Fatalf("run not finished after %d processes; %d events, last %q\n%s\n%s", i, len(evs), names, r.stdout, r.stderr)
+		}
+		if r.code == 0 && hasEvent(evs, "gate.waiting") && !hasEvent(evs, "gate.approved") {
+			h.mustCairn(0, "approve", run, gate)
+		}
+		r = h.cairn(kill, "resume", run)
+	}
+	t.Logf("K=%d: %d kills", k, kills)
+	if kills < 10 {
+		t.Errorf("only %d kills", kills)
+	}
+	return run
+}
+
+// assertNoRerun checks that no instance started again after its success
+// was journaled.
+func (h *harness) assertNoRerun(run string) {
+	h.t.Helper()
+	done := map[string]bool{}
+	for _, ev := range h.events(run) {
+		key := fmt.Sprint(ev["step"], "/", ev["item"])
+		switch ev["type"] {
+		case "instance.succeeded":
+			done[key] = true
+		case "instance.started":
+			if done[key] {
+				h.t.Errorf("%s started again after it succeeded", key)
+			}
+		}
+	}
+}
+
+func hasEvent(evs []map[string]any, name string) bool {
+	for _, ev := range evs {
+		if ev["type"] == name {
+			return true
+		}
+	}
+	return false
+}
