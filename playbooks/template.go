@@ -227,21 +227,14 @@ func renderValue(v reflect.Value, sc *Scope, path string) (reflect.Value, error)
 			out.Field(i).Set(f)
 		}
 		return out, nil
-	case reflect.Slice:
-		if v.IsNil() {
-			return v, nil
-		}
-		out := reflect.MakeSlice(t, v.Len(), v.Len())
-		for i := 0; i < v.Len(); i++ {
-			e, err := renderValue(v.Index(i), sc, path+"["+strconv.Itoa(i)+"]")
-			if err != nil {
-				return v, err
-			}
-			out.Index(i).Set(e)
-		}
-		return out, nil
-	case reflect.Array:
+	case reflect.Slice, reflect.Array:
 		out := reflect.New(t).Elem()
+		if t.Kind() == reflect.Slice {
+			if v.IsNil() {
+				return v, nil
+			}
+			out = reflect.MakeSlice(t, v.Len(), v.Len())
+		}
 		for i := 0; i < v.Len(); i++ {
 			e, err := renderValue(v.Index(i), sc, path+"["+strconv.Itoa(i)+"]")
 			if err != nil {

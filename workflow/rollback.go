@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/steps"
@@ -77,7 +76,7 @@ func (r *runCtx) undoOrder() []*Instance {
 			out = append(out, r.state.Instances[k])
 		}
 	}
-	return slices.Clip(out)
+	return out
 }
 
 func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
