@@ -24,7 +24,7 @@ test-unit:
 # Everything, once: unit and integration tests run in one go test pass with
 # the local control plane up, and it is stopped whatever the result.
 test: vet
-	$(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="./... ./testdata/fakebins/" INTEGRATION_TESTFLAGS="-race -timeout 45m"
+	$(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="./... ./testdata/bin/" INTEGRATION_TESTFLAGS="-race -timeout 45m"
 
 # The fuzz target's seed corpus runs in every go test; this searches further.
 fuzz:

@@ -74,13 +74,13 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-// install runs testdata/fakebins/install.sh DIR ARGS... and returns DIR.
+// install runs testdata/bin/install.sh DIR ARGS... and returns DIR.
 func (h *harness) install(args ...string) string {
 	h.t.Helper()
 	if h.bins == "" {
 		h.bins = filepath.Join(h.dir, "bin")
 	}
-	cmd := exec.Command(filepath.Join(repoRoot, "testdata/fakebins/install.sh"), append([]string{h.bins}, args...)...)
+	cmd := exec.Command(filepath.Join(repoRoot, "testdata/bin/install.sh"), append([]string{h.bins}, args...)...)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.t.Fatalf("install.sh %v: %v\n%s", args, err, out)

@@ -40,7 +40,7 @@ asmcli_script() {
 	major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} point=${BASH_REMATCH[3]} rev=${BASH_REMATCH[4]}
 	cat >"$path" <<EOF
 #!/usr/bin/env bash
-# asmcli test double from cairn's testdata/fakebins; not Google's asmcli.
+# asmcli test double from cairn's testdata/bin; not Google's asmcli.
 # Like the real script, it installs the ASM release hard-coded below.
 MAJOR="\${MAJOR:=$major}"; readonly MAJOR;
 MINOR="\${MINOR:=$minor}"; readonly MINOR;
@@ -54,7 +54,7 @@ EOF
 }
 
 if [[ ! -x $dir/fakebins || ${FAKEBINS_REBUILD:-} == 1 ]]; then
-	(cd "$root" && go build -o "$dir/fakebins" ./testdata/fakebins)
+	(cd "$root" && go build -o "$dir/fakebins" ./testdata/bin)
 	for t in istioctl bmctl gcloud install_asm systemctl; do
 		ln -sfn fakebins "$dir/$t"
 	done
