@@ -3,13 +3,13 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
 const identityBook = `apiVersion: cairn/v1
@@ -30,21 +30,16 @@ steps:
 // kube-system namespace and so its own UID, and stops it after the test.
 func secondCluster(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "cairn-cluster-b-")
+	c, err := kubetest.StartCluster()
 	if err != nil {
 		t.Fatal(err)
 	}
-	scripts := filepath.Join(repoRoot, "testdata", "kubecluster")
 	t.Cleanup(func() {
-		if out, err := exec.Command(filepath.Join(scripts, "down.sh"), dir).CombinedOutput(); err != nil {
-			t.Logf("down.sh %s: %v\n%s", dir, err, out)
+		if err := c.Stop(); err != nil {
+			t.Log(err)
 		}
-		_ = os.RemoveAll(dir)
 	})
-	if out, err := exec.Command(filepath.Join(scripts, "up.sh"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("starting a second cluster: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "kubeconfig")
+	return c.Kubeconfig
 }
 
 // renamedContext writes a copy of kubeconfig whose context has another

@@ -1,13 +1,14 @@
-// Package e2e holds end-to-end tests of the upgrade playbooks (build tag
-// integration): the real cairn binary, the fakebins doubles and sidecar
-// injector, against the local test cluster (testdata/kubecluster/up.sh).
+// Package e2e holds end-to-end tests of the built-in playbooks (build tag
+// integration): the real cairn binary, the testdata/bin doubles and sidecar
+// injector, against a control plane of the package's own, which TestMain
+// starts with testdata/kubecluster/up.sh (binaries cached by build.sh) and
+// stops at the end:
 //
-//	KUBECONFIG=/tmp/c/kubeconfig CAIRN_CLUSTER_DIR=/tmp/c \
-//	  go test -tags integration -count=1 ./playbooks/e2e/
+//	go test -tags integration -count=1 ./playbooks/e2e/
 //
-// The istio-canary-tags tests use their own revisions, tag and istio
-// namespace. The asm-asmcli-canary tests cannot: asmcli installs into
-// istio-system with revisions fixed by its release and the playbook moves
-// the "default" tag and checks every pod of the cluster, so they run only
-// with CAIRN_E2E_EXCLUSIVE=1, on a cluster no other package is testing on.
+// A cluster of its own, because the doubles, like the real tools, use
+// cluster-wide names: asmcli and install_asm install into istio-system with
+// revisions fixed by their release, playbooks move the "default" tag and
+// check every pod of the cluster. Tests run serially and clean up after
+// themselves.
 package e2e

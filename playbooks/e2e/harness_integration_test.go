@@ -4,9 +4,10 @@
 // the fakebins doubles (istioctl, asmcli...) and the fakebins sidecar
 // injector, against the local test cluster (testdata/kubecluster/up.sh).
 //
-// Tests here change cluster-scoped objects (webhook configurations); every
-// test uses its own revisions, tag, istio namespace and lock namespace, and
-// the tests of this package run serially.
+// The package starts a control plane of its own (TestMain), because the
+// doubles, like the real tools, use cluster-wide names (istio-system, the
+// "default" tag, asm-managed-rapid). Its tests run serially and each one
+// removes the cluster-scoped objects it made.
 package e2e
 
 import (
@@ -39,6 +40,23 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	repoRoot = filepath.Join(wd, "..", "..")
+	// The doubles install into istio-system and use the tag "default" and
+	// asm-managed-rapid as the real tools do: this package gets a control
+	// plane of its own, so no other package's test meets those names.
+	cluster, err := kubetest.StartCluster()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	if err := cluster.Use(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "cairn-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
