@@ -13,7 +13,6 @@ package journal
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,13 +71,17 @@ func DefaultPath() (string, error) {
 	return filepath.Join(home, ".local", "state", "cairn", "journal.db"), nil
 }
 
-// NewRunID returns an id like 20261122-022400-7f3a9c. The time prefix makes
-// ids sort chronologically, which Runs relies on; the random suffix keeps
-// runs started in the same second apart, though their order is arbitrary.
+// NewRunID returns an id like 20261122-022400-1f47c9. The time prefix makes
+// ids sort chronologically, which Runs relies on. The suffix's first three
+// hex digits are the millisecond (000-3e7), so runs started in the same
+// second still list newest first; the last three are random, and CreateRun
+// refuses the rare same-millisecond collision with ErrRunExists.
 func NewRunID(now time.Time) string {
-	var b [3]byte
+	var b [2]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	now = now.UTC()
+	ms := now.Nanosecond() / int(time.Millisecond)
+	return fmt.Sprintf("%s-%03x%03x", now.Format("20060102-150405"), ms, int(b[0])<<4|int(b[1])>>4)
 }
 
 // Open opens or creates the journal at path. A journal held by another

@@ -308,6 +308,15 @@ func TestNewRunID(t *testing.T) {
 	if later := NewRunID(t0.Add(time.Second)); later <= a || later <= b {
 		t.Errorf("%q does not sort after %q", later, a)
 	}
+	// Within one second, the millisecond orders them.
+	prev := NewRunID(t0)
+	for ms := 1; ms < 1000; ms += 37 {
+		id := NewRunID(t0.Add(time.Duration(ms) * time.Millisecond))
+		if !re.MatchString(id) || id <= prev {
+			t.Fatalf("%q (+%dms) does not sort after %q", id, ms, prev)
+		}
+		prev = id
+	}
 }
 
 // The engine redacts; the journal must add nothing of its own, and in

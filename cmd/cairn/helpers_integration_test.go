@@ -222,8 +222,7 @@ func runIDOf(t *testing.T, r cliResult) string {
 	return m[1]
 }
 
-// lastRun is the newest run id in a journal. Runs started within the same
-// second are not ordered; tests with several runs use runIDOf.
+// lastRun is the newest run id in a journal.
 func (k *kubeRun) lastRun(journal string) string {
 	k.t.Helper()
 	r := k.cairnJournal(journal, "runs", "-q")
