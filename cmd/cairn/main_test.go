@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/cairn-dev/cairn/cmd/cairn/cairntest"
 )
 
 // cairnBin is the real binary, built once with the failpoint for crash tests.
@@ -16,22 +16,14 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	wd, err := os.Getwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	repoRoot = filepath.Join(wd, "..", "..")
 	dir, err := os.MkdirTemp("", "cairn-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-tags", "failpoint", "-o", cairnBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cairn: %v\n%s", err, out)
+	if cairnBin, repoRoot, err = cairntest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()

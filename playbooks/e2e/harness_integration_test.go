@@ -26,6 +26,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cairn-dev/cairn/cmd/cairn/cairntest"
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
@@ -34,12 +35,6 @@ var cairnBin, repoRoot string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	wd, err := os.Getwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	repoRoot = filepath.Join(wd, "..", "..")
 	// The doubles install into istio-system and use the tag "default" and
 	// asm-managed-rapid as the real tools do: this package gets a control
 	// plane of its own, so no other package's test meets those names.
@@ -63,11 +58,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-tags", "failpoint", "-o", cairnBin, "./cmd/cairn")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cairn: %v\n%s", err, out)
+	if cairnBin, repoRoot, err = cairntest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
