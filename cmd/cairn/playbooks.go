@@ -33,7 +33,7 @@ func newPlaybooksCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("built-in playbook %s is invalid (a bug in cairn): %w", name, err)
 				}
-				row(tw, name, len(pb.Steps), firstLine(pb.Description))
+				row(tw, name, len(pb.Steps), summary(pb.Description))
 			}
 			return tw.Flush()
 		},
@@ -116,7 +116,11 @@ func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
 			fmt.Fprintf(w, "      check: %s decides whether it is already done\n", s.Check.Kind)
 		}
 		if s.Undo != nil {
-			undo = append([]string{fmt.Sprintf("  undo %s with %s", s.ID, s.Undo.Kind)}, undo...)
+			each := ""
+			if s.Foreach != nil {
+				each = ", for each item it did, newest first"
+			}
+			undo = append([]string{fmt.Sprintf("  undo %s with %s%s", s.ID, s.Undo.Kind, each)}, undo...)
 		}
 	}
 	fmt.Fprintln(w, "\nROLLBACK (cairn rollback RUN, newest first)")
@@ -126,4 +130,18 @@ func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
 	for _, u := range undo {
 		fmt.Fprintln(w, u)
 	}
+}
+
+// summary is a description's first sentence, unwrapped: YAML block text is
+// wrapped at about 76 columns, so its first line is usually half a sentence.
+func summary(desc string) string {
+	para, _, _ := strings.Cut(strings.TrimSpace(desc), "\n\n")
+	s := strings.Join(strings.Fields(para), " ")
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	if len(s) > 100 {
+		s = s[:97] + "..."
+	}
+	return s
 }
