@@ -33,20 +33,34 @@ const SchemaVersion = 1
 
 // Options controls Open.
 type Options struct {
-	Timeout  time.Duration // lock wait; 0 means 1s
-	ReadOnly bool          // shared lock; for runs/show/verify/export
+	Timeout  time.Duration // writers: wait for the writer's lock; 0 means 1s
+	ReadOnly bool          // for runs/show/verify/export: never waits for a run
 }
 
 // DB is an open journal. Its methods are safe for concurrent use.
+//
+// bbolt's own flock lasts as long as its handle, so a run holding the file
+// open would shut every reader out for hours. Instead the bbolt file is
+// opened for each transaction only, and a writer holds PATH.lock for as long
+// as its DB is open: two writers still exclude each other, while `cairn
+// show` reads a running run's journal between two of its commits.
 type DB struct {
-	bolt      *bolt.DB
 	path      string
 	readOnly  bool
-	ownsOwner bool // we wrote PATH.owner and must remove it
+	lock      *os.File // writers: flocked PATH.lock
+	ownsOwner bool     // we wrote PATH.owner and must remove it
 
+	mu        sync.Mutex // one bbolt handle at a time per process
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// txTimeout bounds the wait for bbolt's own flock, which other processes
+// hold only for one transaction (a reader's, or a writer's fsync).
+const txTimeout = 10 * time.Second
+
+// errLockTimeout is lockWriter's "another process holds it".
+var errLockTimeout = errors.New("writer lock timeout")
 
 var (
 	bucketMeta   = []byte("meta")
@@ -110,19 +124,19 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 
 	db := &DB{path: path, readOnly: opts.ReadOnly}
-	err := protect(func(p any) error {
-		return &kindError{fmt.Sprintf("journal %s is not a cairn journal or is damaged (%v)", path, p), ErrNotJournal}
-	}, func() error {
-		b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly, NoSync: false})
-		if err != nil {
-			return openError(path, err)
+	if !opts.ReadOnly {
+		lock, err := lockWriter(path+".lock", timeout)
+		if errors.Is(err, errLockTimeout) {
+			return nil, lockedError(path)
 		}
-		db.bolt = b
-		return db.checkSchema()
-	})
-	if err != nil {
-		if db.bolt != nil {
-			_ = protect(func(any) error { return nil }, db.bolt.Close)
+		if err != nil {
+			return nil, fmt.Errorf("lock journal %s: %w", path, err)
+		}
+		db.lock = lock
+	}
+	if err := db.withBolt(true, db.checkSchema); err != nil {
+		if db.lock != nil {
+			_ = db.lock.Close()
 		}
 		return nil, err
 	}
@@ -132,6 +146,26 @@ func Open(path string, opts Options) (*DB, error) {
 		db.ownsOwner = writeOwner(path) == nil
 	}
 	return db, nil
+}
+
+// withBolt opens the bbolt file, runs fn and closes it again. A damaged
+// file is reported as such, not as a panic.
+func (db *DB) withBolt(write bool, fn func(*bolt.DB) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return protect(func(p any) error {
+		return &kindError{fmt.Sprintf("journal %s is not a cairn journal or is damaged (%v)", db.path, p), ErrNotJournal}
+	}, func() error {
+		b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: txTimeout, ReadOnly: db.readOnly || !write})
+		if err != nil {
+			return openError(db.path, err)
+		}
+		err = fn(b)
+		if cerr := b.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 }
 
 func openError(path string, err error) error {
@@ -147,9 +181,9 @@ func openError(path string, err error) error {
 // checkSchema refuses files that are not cairn journals or are too new, and
 // initialises an empty database. Empty is allowed because that is what a
 // crash between bbolt creating the file and our first Update leaves behind.
-func (db *DB) checkSchema() error {
+func (db *DB) checkSchema(b *bolt.DB) error {
 	fresh := false
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := b.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			k, _ := tx.Cursor().First()
@@ -172,7 +206,7 @@ func (db *DB) checkSchema() error {
 	if err != nil || !fresh || db.readOnly {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return b.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -192,7 +226,9 @@ func (db *DB) Close() error {
 		if db.ownsOwner {
 			removeOwner(db.path)
 		}
-		db.closeErr = protect(db.damaged, db.bolt.Close)
+		if db.lock != nil {
+			db.closeErr = db.lock.Close()
+		}
 	})
 	return db.closeErr
 }
@@ -218,10 +254,17 @@ func (db *DB) damaged(p any) error {
 }
 
 func (db *DB) view(fn func(*bolt.Tx) error) error {
-	return protect(db.damaged, func() error { return db.bolt.View(fn) })
+	return db.withBolt(false, func(b *bolt.DB) error {
+		return protect(db.damaged, func() error { return b.View(fn) })
+	})
 }
 
 // update is the only write path: one bbolt Update, fsynced on commit.
 func (db *DB) update(fn func(*bolt.Tx) error) error {
-	return protect(db.damaged, func() error { return db.bolt.Update(fn) })
+	if db.readOnly {
+		return fmt.Errorf("journal %s is open read-only", db.path)
+	}
+	return db.withBolt(true, func(b *bolt.DB) error {
+		return protect(db.damaged, func() error { return b.Update(fn) })
+	})
 }

@@ -34,6 +34,15 @@ func TestHelperProcess(t *testing.T) {
 		if db != nil {
 			db.Close()
 		}
+	case "runs":
+		db, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		runs, err := db.Runs(0)
+		fmt.Printf("runs=%d err=%v\n", len(runs), err)
+		db.Close()
 	case "hold":
 		if _, err := Open(path, Options{}); err != nil {
 			fmt.Println("error:", err)
@@ -55,7 +64,7 @@ func TestLockedFileNamesHolder(t *testing.T) {
 	path := testPath(t)
 	db := mustOpen(t, path, Options{})
 	defer db.Close()
-	for _, mode := range []string{"open", "open-ro"} {
+	for _, mode := range []string{"open"} {
 		t.Run(mode, func(t *testing.T) {
 			// If Open hung, the context kills the helper and the test fails.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -82,6 +91,31 @@ func TestLockedFileNamesHolder(t *testing.T) {
 			}
 			t.Logf("helper gave up after %v (process wall time %v): %s", el, wall, strings.TrimSpace(s))
 		})
+	}
+}
+
+// Readers never wait for a run: while a writer holds the journal (between
+// its commits), another process lists its runs at once, and the writer's
+// next commit is not held up by the reader.
+func TestReadersDoNotWaitForAWriter(t *testing.T) {
+	path := testPath(t)
+	db := mustOpen(t, path, Options{})
+	defer db.Close()
+	writeRun(t, db, "r1", 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := helper(ctx, "runs", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "runs=1 err=<nil>") {
+		t.Fatalf("reader while a writer holds the journal: %v\n%s", err, out)
+	}
+	ro := mustOpen(t, path, Options{ReadOnly: true})
+	defer ro.Close()
+	writeRun(t, db, "r2", 2) // the reader's DB is open, yet the writer commits
+	if runs, err := ro.Runs(0); err != nil || len(runs) != 2 {
+		t.Fatalf("reader after the writer's commit: %d runs, %v", len(runs), err)
+	}
+	if err := ro.CreateRun(sampleRun("r3")); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("CreateRun through a read-only DB: %v", err)
 	}
 }
 
@@ -118,9 +152,11 @@ func TestLockHolderKilled(t *testing.T) {
 	if o, err := readOwner(path); err != nil || o.PID != os.Getpid() {
 		t.Errorf("owner after reopen: %+v %v", o, err)
 	}
-	// We hold the lock but the record names the dead child.
+	// We hold the lock but the record names the dead child. (A second
+	// Open in this process conflicts too: flock locks an open file
+	// description, not a process.)
 	os.WriteFile(ownerPath(path), stale, 0o600)
-	_, err = Open(path, Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	_, err = Open(path, Options{Timeout: 200 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) || errors.As(err, &le) && le.Owner != nil || strings.Contains(err.Error(), strconv.Itoa(child)) {
 		t.Errorf("stale record blamed: %v", err)
 	}

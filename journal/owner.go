@@ -33,8 +33,7 @@ func (e *LockedError) Error() string {
 		return fmt.Sprintf("journal %s is in use by pid %d (%s@%s, `%s`, since %s); %s",
 			e.Path, o.PID, o.User, o.Host, o.Command, o.Since.Format(time.RFC3339), advice)
 	}
-	// Read-only opens take a shared lock without writing a record.
-	return fmt.Sprintf("journal %s is in use by another process (it left no record; read-only commands such as `cairn runs` do not); %s",
+	return fmt.Sprintf("journal %s is in use by another process (it left no record of itself); %s",
 		e.Path, advice)
 }
 

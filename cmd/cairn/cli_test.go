@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,7 +156,7 @@ func TestTamperedJournalIsRefused(t *testing.T) {
 	}
 }
 
-func TestLockedJournalFailsFast(t *testing.T) {
+func TestLockedJournalRefusesWritersNotReaders(t *testing.T) {
 	dir := t.TempDir()
 	j := filepath.Join(dir, "j.db")
 	// A real second process holds the journal while it sleeps in a step.
@@ -172,8 +173,14 @@ func TestLockedJournalFailsFast(t *testing.T) {
 		}
 		exec.Command("sleep", "0.05").Run()
 	}
-	r := cairn(t, j, "runs")
-	if r.code != ExitJournal || !strings.Contains(r.stderr, "in use by pid") {
-		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	// Another writer is refused at once, naming the holder...
+	r := cairn(t, j, "run", play)
+	if r.code != ExitJournal || !strings.Contains(r.stderr, fmt.Sprintf("in use by pid %d", holder.Process.Pid)) {
+		t.Fatalf("second run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// ...while reading the running run's record works.
+	r = cairn(t, j, "runs")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "sleepy") || !strings.Contains(r.stdout, "running") {
+		t.Fatalf("runs while a run holds the journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
