@@ -87,7 +87,7 @@ func waitRestart(ctx context.Context, cs *kubernetes.Clientset, ns string, pid i
 		}
 		for _, d := range deps.Items {
 			if v := d.Spec.Template.Annotations[restartedAt]; v != "" {
-				fmt.Printf("deployment %s/%s is being restarted (restartedAt %s)\n", ns, d.Name, v)
+				fmt.Printf("cairn had restarted deployment %s/%s (restartedAt %s)\n", ns, d.Name, v)
 				return nil
 			}
 		}
