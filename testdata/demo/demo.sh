@@ -79,15 +79,16 @@ cat <<EOF
               kube-controller-manager, kube-scheduler (v1.37.1, built from Go modules);
               kwok stands in for the kubelets of 2 nodes (pods are scheduled and
               become Ready, but no container runs)
-  STAND-IN    asmcli, istioctl, gcloud, bmctl, install_asm: test doubles from
-              testdata/bin (one Go binary, "fakebins"), NOT Google's or Istio's tools.
-              They act on the local cluster as the real ones would: asmcli install
-              creates istiod-REV, its Service, webhooks and IstioOperator.
+  STAND-IN    asmcli and istioctl (like gcloud, bmctl, install_asm): test doubles
+              from testdata/bin (one Go binary, "fakebins"), NOT Google's or Istio's
+              tools. They act on the local cluster as the real ones would: asmcli
+              install creates istiod-REV, its Service, webhooks and IstioOperator;
+              istioctl tag set writes the revision tag's webhook.
   STAND-IN    the sidecar injector: "fakebins injector", a real mutating webhook
               that gives pods the proxyv2 image of their revision, as istiod would
 EOF
 
-say "Building the control plane binaries (cached), the test doubles and the demo's state viewer"
+say "Building the control plane binaries, the test doubles and the demo's state viewer"
 echo "The control plane is compiled from Go modules (no Docker, no downloads but the Go"
 echo "module proxy) and cached by content hash in ${CAIRN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn}/kubebins."
 echo "If it is not cached yet, this is a one-time build of about 8 minutes on 2 cores."
