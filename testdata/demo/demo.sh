@@ -24,9 +24,14 @@ apps=(frontend checkout inventory)
 kill_in=checkout # cairn is killed once it restarts this namespace's Deployments
 gate=ready-to-remove-old
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Colours only on a terminal, so a captured log reads cleanly.
+bold='' dim='' red='' green='' off=''
+if [[ -t 1 ]]; then
+	bold=$'\033[1m' dim=$'\033[2m' red=$'\033[1;31m' green=$'\033[1;32m' off=$'\033[0m'
+fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
 run() {
-	printf '\033[2m$ %s\033[0m\n' "${*/#$root\//}"
+	printf '%s$ %s%s\n' "$dim" "${*/#$root\//}" "$off"
 	"$@"
 }
 die() {
@@ -57,9 +62,9 @@ cleanup() {
 		fi
 	fi
 	if ((rc == 0)); then
-		printf '\n\033[1;32mdemo passed\033[0m\n'
+		printf '\n%sdemo passed%s\n' "$green" "$off"
 	else
-		printf '\n\033[1;31mdemo FAILED (exit %d)\033[0m; journals, control-plane logs and invocation logs are kept in %s\n' "$rc" "$work" >&2
+		printf '\n%sdemo FAILED (exit %d)%s; journals, control-plane logs and invocation logs are kept in %s\n' "$red" "$rc" "$off" "$work" >&2
 	fi
 	exit "$rc"
 }
@@ -140,7 +145,7 @@ params=(
 )
 
 say "Run it, and kill -9 it once it restarts the apps in namespace $kill_in"
-printf '\033[2m$ %s\033[0m\n' "${cairn#"$root"/} --log-format console run asm-asmcli-canary ${params[*]}"
+printf '%s$ %s%s\n' "$dim" "${cairn#"$root"/} --log-format console run asm-asmcli-canary ${params[*]}" "$off"
 "$cairn" --log-format console run asm-asmcli-canary "${params[@]}" &
 cairn_pid=$!
 "$meshstate" wait-restart --pid "$cairn_pid" "$kill_in" >"$work/kill-point" ||
@@ -149,7 +154,7 @@ kill -KILL "$cairn_pid"
 rc=0
 wait "$cairn_pid" 2>/dev/null || rc=$?
 ((rc == 137)) || die "cairn exited with $rc before it could be killed"
-printf '\n\033[1;31m*** kill -9 %s: %s\033[0m\n' "$cairn_pid" "$(cat "$work/kill-point")"
+printf '\n%s*** kill -9 %s: %s%s\n' "$red" "$cairn_pid" "$(cat "$work/kill-point")" "$off"
 cairn_pid=''
 echo "SIGKILL gives cairn no chance to tidy up: no event is written, its cluster lock (Lease) stays held"
 id=$("$cairn" runs -q --limit 1)
