@@ -30,6 +30,10 @@ test: vet
 fuzz:
 	$(GO) test ./playbooks -run '^$$' -fuzz FuzzLoad -fuzztime 2m
 
+# The canary ASM upgrade asm-1130-0 -> asm-1140-0 (built-in playbook
+# asm-asmcli-canary) on the local control plane, with the testdata/bin doubles
+# standing in for asmcli/istioctl: killed with SIGKILL midway, resumed,
+# approved, finished and checked. Work dir .demo/; the cluster is always stopped.
 demo: build
 	@./testdata/demo/demo.sh "$(CURDIR)/$(BIN)"
 
@@ -39,6 +43,7 @@ bench: build
 	@GO="$(GO)" CAIRN_BIN="$(CURDIR)/$(BIN)" ./bench/run.sh
 
 clean:
+	-./testdata/kubecluster/down.sh "$(CURDIR)/.demo/cluster"
 	rm -rf bin .demo
 	-./testdata/kubecluster/down.sh "$(CURDIR)/.cluster"
 
