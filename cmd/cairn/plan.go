@@ -115,11 +115,13 @@ func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
 		if undo == "" {
 			undo = "-"
 		}
-		detail := e.Reason
+		// The reason is why resume acts as it does: never cut it short.
+		// Params are only a reminder; -o json has them whole.
+		detail := strings.Join(strings.Fields(e.Reason), " ")
 		if detail == "" {
-			detail = e.Params
+			detail = firstLine(e.Params)
 		}
-		row(tw, i+1, workflow.Key(e.Step, e.Item), e.Kind, e.Action, undo, firstLine(detail))
+		row(tw, i+1, workflow.Key(e.Step, e.Item), e.Kind, e.Action, undo, detail)
 	}
 	return tw.Flush()
 }
