@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,7 +197,7 @@ func TestAnthosBmUpgrade(t *testing.T) {
 			t.Errorf("preflight %s succeeded at event %d, the upgrade started at %d", step, i, upgrade)
 		}
 	}
-	for _, step := range []string{"verify-cluster", "verify-nodes", "verify-pods"} {
+	for _, step := range []string{"verify-cluster", "verify-nodes", "verify-nodes-ready", "verify-pods"} {
 		if i := bmEventIndex(evs, "instance.succeeded", step); i < upgrade {
 			t.Errorf("%s succeeded at event %d, before the upgrade (%d)", step, i, upgrade)
 		}
@@ -263,24 +264,48 @@ func TestAnthosBmUpgradeRefusals(t *testing.T) {
 
 // TestAnthosBmUpgradeRollbackAtGate: rolling back at the gate changes
 // nothing, and the journal shows that the Cluster was confirmed unchanged.
+// If the Cluster changed while the gate waited, the approved plan is stale:
+// the run stops before bmctl, and rollback says the Cluster is no longer
+// at the version the run started from.
 func TestAnthosBmUpgradeRollbackAtGate(t *testing.T) {
-	w := newBmWorld(t, "1.12.0", bmKubelet1_12)
-	run := runIDOf(t, w.h.mustCairn(0, append([]string{"run", w.playbook}, w.params()...)...))
-	r := w.h.mustCairn(0, "rollback", run)
-	if !strings.Contains(r.stdout, "run "+run+" rolled back") {
-		t.Errorf("rollback output:\n%s\n%s", r.stdout, r.stderr)
-	}
-	w.assertState("after the rollback", "1.12.0", bmKubelet1_12)
-	if n := w.h.fakeCalls("upgrade", "cluster"); n != 0 {
-		t.Errorf("bmctl upgrade ran %d times", n)
-	}
-	evs := w.h.events(run)
-	if i := bmEventIndex(evs, "undo.succeeded", "cluster-before"); i < 0 || !strings.Contains(fmt.Sprint(evs[i]["evidence"]), `spec.anthosBareMetalVersion="1.12.0"`) {
-		t.Errorf("the rollback did not confirm the Cluster's version: %v", evs[max(i, 0)])
-	}
-	if r := w.h.cairn(nil, "resume", run); r.code != 4 {
-		t.Errorf("resume after the rollback: exit %d, want 4\n%s", r.code, r.stderr)
-	}
+	t.Run("unchanged", func(t *testing.T) {
+		w := newBmWorld(t, "1.12.0", bmKubelet1_12)
+		run := runIDOf(t, w.h.mustCairn(0, append([]string{"run", w.playbook}, w.params()...)...))
+		r := w.h.mustCairn(0, "rollback", run)
+		if !strings.Contains(r.stdout, "run "+run+" rolled back") {
+			t.Errorf("rollback output:\n%s\n%s", r.stdout, r.stderr)
+		}
+		w.assertState("after the rollback", "1.12.0", bmKubelet1_12)
+		if n := w.h.fakeCalls("upgrade", "cluster"); n != 0 {
+			t.Errorf("bmctl upgrade ran %d times", n)
+		}
+		evs := w.h.events(run)
+		if i := bmEventIndex(evs, "undo.succeeded", "cluster-before"); i < 0 || !strings.Contains(fmt.Sprint(evs[i]["evidence"]), `spec.anthosBareMetalVersion="1.12.0"`) {
+			t.Errorf("the rollback did not confirm the Cluster's version: %v", evs[max(i, 0)])
+		}
+		if r := w.h.cairn(nil, "resume", run); r.code != 4 {
+			t.Errorf("resume after the rollback: exit %d, want 4\n%s", r.code, r.stderr)
+		}
+	})
+	t.Run("changed while the gate waited", func(t *testing.T) {
+		w := newBmWorld(t, "1.12.0", bmKubelet1_12)
+		run := runIDOf(t, w.h.mustCairn(0, append([]string{"run", w.playbook}, w.params()...)...))
+		patch := []byte(`{"spec":{"anthosBareMetalVersion":"` + bmTarget + `"}}`)
+		if _, err := w.h.env.Dynamic.Resource(kubetest.BareMetalClusterGVR).Namespace(w.ns).Patch(bg(t), w.cluster, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		w.h.mustCairn(0, "approve", run, "approve-upgrade")
+		stale := `spec.anthosBareMetalVersion != "1.12.0": ` + w.ns + "/" + w.cluster + ` ("` + bmTarget + `")`
+		if r := w.h.cairn(nil, "resume", run); r.code != 1 || !strings.Contains(r.stderr, "step cluster-unchanged") || !strings.Contains(r.stderr, stale) {
+			t.Errorf("resume after the Cluster changed: exit %d, want 1 from cluster-unchanged\n%s", r.code, r.stderr)
+		}
+		if n := w.h.fakeCalls("upgrade", "cluster"); n != 0 {
+			t.Errorf("bmctl upgrade ran %d times", n)
+		}
+		if r := w.h.cairn(nil, "rollback", run); r.code != 1 || !strings.Contains(r.stderr, "undo cluster-before") || !strings.Contains(r.stderr, stale) {
+			t.Errorf("rollback after the Cluster changed: exit %d, want 1 from the undo of cluster-before\n%s", r.code, r.stderr)
+		}
+	})
 }
 
 // TestAnthosBmUpgradeCrashes: see TestIstioCanaryTagsCrashes. A kill never
@@ -339,7 +364,12 @@ func TestAnthosBmUpgradeResumeAfterKillDuringUpgrade(t *testing.T) {
 	t.Run("bmctl had finished", func(t *testing.T) {
 		w := newBmWorld(t, "1.12.0", bmKubelet1_12)
 		run := w.runUntilUpgradeStarted()
-		w.h.tool("bmctl-"+bmTarget, "upgrade", "cluster", "-c", w.cluster, "--kubeconfig", w.h.env.Kubeconfig) // not in the invocation log
+		// By hand, from the working directory, and not in the invocation log.
+		bmctl := exec.Command(w.bmctl, "upgrade", "cluster", "-c", w.cluster, "--kubeconfig", w.h.env.Kubeconfig)
+		bmctl.Dir = w.workdir
+		if out, err := bmctl.CombinedOutput(); err != nil {
+			t.Fatalf("bmctl upgrade by hand: %v\n%s", err, out)
+		}
 		w.h.mustCairn(0, "resume", run)
 		if i := bmEventIndex(w.h.events(run), "instance.checked", "upgrade"); i < 0 {
 			t.Errorf("the finished upgrade was not recognised by its check")
