@@ -35,9 +35,14 @@ type CheckExpect struct {
 	Count  *int  `yaml:"count" json:"count,omitempty"`
 	// Fields maps a field path (see FieldPath) to the value every selected
 	// object must have there; values compare as strings.
-	Fields       map[string]string `yaml:"fields" json:"fields,omitempty"`
-	Labels       map[string]string `yaml:"labels" json:"labels,omitempty"`
-	AbsentLabels []string          `yaml:"absentLabels" json:"absentLabels,omitempty"`
+	Fields map[string]string `yaml:"fields" json:"fields,omitempty"`
+	// FieldPrefixes maps a field path to a prefix every selected object's
+	// value there must start with, e.g. every node's
+	// status.nodeInfo.kubeletVersion starting with "v1.23.5-gke". The
+	// evidence lists the values found.
+	FieldPrefixes map[string]string `yaml:"fieldPrefixes" json:"fieldPrefixes,omitempty"`
+	Labels        map[string]string `yaml:"labels" json:"labels,omitempty"`
+	AbsentLabels  []string          `yaml:"absentLabels" json:"absentLabels,omitempty"`
 	// PodsReady and NoBadPods apply to kind Pod. Pods that have Succeeded
 	// (completed Jobs) are ignored by both.
 	PodsReady bool `yaml:"podsReady" json:"podsReady,omitempty"`
@@ -90,6 +95,14 @@ func (p *CheckParams) Validate() []playbooks.FieldError {
 			errs.add("expect.fields."+k, "%v", err)
 		}
 	}
+	for _, k := range objSortedKeys(e.FieldPrefixes) {
+		if _, err := ParseFieldPath(k); err != nil {
+			errs.add("expect.fieldPrefixes."+k, "%v", err)
+		}
+		if e.FieldPrefixes[k] == "" {
+			errs.add("expect.fieldPrefixes."+k, "needs a prefix: an empty one matches every value")
+		}
+	}
 	for _, k := range objSortedKeys(e.Labels) {
 		if strings.TrimSpace(k) == "" {
 			errs.add("expect.labels", "has an empty label key")
@@ -133,6 +146,7 @@ func (e *CheckExpect) objectAssertions() []string {
 		}
 	}
 	add(len(e.Fields) > 0, "fields")
+	add(len(e.FieldPrefixes) > 0, "fieldPrefixes")
 	add(len(e.Labels) > 0, "labels")
 	add(len(e.AbsentLabels) > 0, "absentLabels")
 	add(e.PodsReady, "podsReady")
@@ -267,6 +281,9 @@ func (p *CheckParams) judge(t *objTarget, objs []*unstructured.Unstructured) (*c
 	for _, path := range objSortedKeys(e.Fields) {
 		judgeEach(out, kind, objs, fmt.Sprintf("with %s != %q", path, e.Fields[path]), fmt.Sprintf("%s=%q", path, e.Fields[path]),
 			func(u *unstructured.Unstructured) string { return fieldMismatch(u, path, e.Fields[path]) })
+	}
+	for _, path := range objSortedKeys(e.FieldPrefixes) {
+		judgeFieldPrefix(out, kind, objs, path, e.FieldPrefixes[path])
 	}
 	for _, k := range objSortedKeys(e.Labels) {
 		want := e.Labels[k]

@@ -188,8 +188,12 @@ func bmctlUpgrade(f *flags, version string) error {
 		time.Sleep(200 * time.Millisecond)
 		log.printf("Node %s upgraded... OK", n.Name)
 	}
+	// The status follows only once every node runs the release: it is what
+	// says that an upgrade finished (a playbook's check reads it).
 	status, _ := json.Marshal(map[string]any{"status": map[string]any{"anthosBareMetalVersion": version}})
-	_, _ = k.dyn.Resource(bmClusterGVR).Namespace(obj.GetNamespace()).Patch(k.ctx, cluster, types.MergePatchType, status, metav1.PatchOptions{})
+	if _, err := k.dyn.Resource(bmClusterGVR).Namespace(obj.GetNamespace()).Patch(k.ctx, cluster, types.MergePatchType, status, metav1.PatchOptions{}); err != nil {
+		return fail(fmt.Errorf("failed to update the status of cluster %s: %v", cluster, err))
+	}
 	log.printf("Deleting bootstrap cluster... OK")
 	log.printf("Cluster %s upgraded to %s", cluster, version)
 	return nil

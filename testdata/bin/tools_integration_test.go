@@ -247,16 +247,17 @@ func TestBmctlUpgrade(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "Is the docker daemon running?") {
 		t.Errorf("bmctl upgrade with docker down: %s", r)
 	}
-	version := func(name string) string {
+	field := func(name, section string) string {
 		u, err := env.Dynamic.Resource(bmClusterGVR).Namespace(ns).Get(c, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, _, _ := unstructured.NestedString(u.Object, "spec", "anthosBareMetalVersion")
+		v, _, _ := unstructured.NestedString(u.Object, section, "anthosBareMetalVersion")
 		return v
 	}
-	if v := version(cluster); v != "1.12.0" {
-		t.Fatalf("version after a refused upgrade: %s", v)
+	version := func(name string) string { return field(name, "spec") }
+	if v, s := version(cluster), field(cluster, "status"); v != "1.12.0" || s != "" {
+		t.Fatalf("spec and status version after a refused upgrade: %q %q", v, s)
 	}
 
 	dir := t.TempDir()
@@ -268,8 +269,8 @@ func TestBmctlUpgrade(t *testing.T) {
 	if lb, err := os.ReadFile(filepath.Join(dir, logPath)); err != nil || !strings.Contains(string(lb), "upgraded to 1.12.1") {
 		t.Errorf("log file %s: %v\n%s", logPath, err, lb)
 	}
-	if v := version(cluster); v != "1.12.1" {
-		t.Errorf("spec.anthosBareMetalVersion = %s, want 1.12.1", v)
+	if v, s := version(cluster), field(cluster, "status"); v != "1.12.1" || s != "1.12.1" {
+		t.Errorf("spec.anthosBareMetalVersion = %s, status.anthosBareMetalVersion = %s, want 1.12.1 for both (the status once every node is done)", v, s)
 	}
 	time.Sleep(2 * time.Second) // kwok keeps patching node status; the version must stick
 	for _, n := range nodes {
