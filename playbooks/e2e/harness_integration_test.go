@@ -78,6 +78,10 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	env := kubetest.New(t)
+	// Registered first, so it runs last: after the namespaces' cleanups
+	// have deleted them. Playbooks check every pod of the cluster (no pod
+	// Terminating), so the next test must not meet this one's leftovers.
+	t.Cleanup(func() { waitNoTerminatingPods(t, env) })
 	dir := t.TempDir()
 	h := &harness{t: t, env: env, dir: dir, journal: filepath.Join(dir, "journal.db"),
 		lockNS: env.Namespace(t, nil), fakeLog: filepath.Join(dir, "fakebins.log")}
@@ -379,6 +383,27 @@ func (h *harness) assertNoRerun(run string) {
 			}
 		}
 	}
+}
+
+// waitNoTerminatingPods waits until no pod of the cluster is being deleted.
+func waitNoTerminatingPods(t *testing.T, env *kubetest.Env) {
+	var left []string
+	for start := time.Now(); time.Since(start) < 90*time.Second; time.Sleep(200 * time.Millisecond) {
+		pods, err := env.Clientset.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		left = left[:0]
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				left = append(left, p.Namespace+"/"+p.Name)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Errorf("pods still terminating 90s after the test: %v", left)
 }
 
 func hasEvent(evs []map[string]any, name string) bool {
