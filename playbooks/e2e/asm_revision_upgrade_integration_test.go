@@ -71,6 +71,14 @@ func TestAsmRevisionUpgradeFromRevision(t *testing.T) {
 	if n := w.h.fakeCalls("-f"); n != 0 {
 		t.Errorf("install got -f without an overlay (%d calls)", n)
 	}
+	// The old control plane is gone and no old files were kept: rollback
+	// must stop before it moves any namespace back onto nothing.
+	r := w.h.cairn(nil, "rollback", run)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "nothing to roll back to") {
+		t.Errorf("rollback after the finish without oldInstallDir: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	w.assertInjectionLabels(w.newLabels())
+	w.assertControlPlane(w.spec.newRev, true, revAllCPKinds...)
 }
 
 // Seed 000's example: a plain istiod, namespaces on istio-injection=enabled
@@ -114,6 +122,22 @@ func TestAsmRevisionFrom15FinishThenRollback(t *testing.T) {
 	w.assertBefore()
 	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "install"); n < 1 {
 		t.Errorf("the old release was not reinstalled from %s", w.oldDir)
+	}
+	// Workloads are restarted only once the old control plane is back;
+	// before that the injector would reject their pods.
+	undone := map[string]int{}
+	for i, ev := range w.h.events(run) {
+		if ev["type"] == "undo.succeeded" {
+			if _, ok := undone[fmt.Sprint(ev["step"])]; !ok {
+				undone[fmt.Sprint(ev["step"])] = i
+			}
+		}
+	}
+	reinstall, ok := undone["finish-reinstall-rollback-point"]
+	for _, step := range []string{"canary-restart-rollback-point", "rest-restart-rollback-point"} {
+		if at, done := undone[step]; !ok || !done || at < reinstall {
+			t.Errorf("undo of %s at event %d (done %v), reinstall at %d (done %v): the reinstall must come first", step, at, done, reinstall, ok)
+		}
 	}
 }
 
