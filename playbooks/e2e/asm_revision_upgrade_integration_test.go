@@ -141,6 +141,18 @@ func TestAsmRevisionFrom15FinishThenRollback(t *testing.T) {
 	}
 }
 
+// Seed 001's "roll back to 1.5" before the finish: the 1.5 release is
+// reinstalled from the kept files instead of `rollout undo` of the gateway.
+func TestAsmRevisionFrom15RollbackAtCanaryGate(t *testing.T) {
+	w := newRevWorld(t, revFrom15)
+	run := w.runToCanaryGate(withParam(w.params(), "oldInstallDir", w.oldDir))
+	w.h.mustCairn(0, "rollback", run)
+	w.assertBefore()
+	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "install"); n != 1 {
+		t.Errorf("the old release was reinstalled %d times, want 1", n)
+	}
+}
+
 // TestAsmRevisionPreflightRefusals: each refusal fails the run with its
 // message before anything is installed.
 func TestAsmRevisionPreflightRefusals(t *testing.T) {
