@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 
@@ -45,61 +44,4 @@ func (w *revWorld) tamperedPackage() string {
 		t.Fatal(err)
 	}
 	return url
-}
-
-// runWithCrashesGates is harness.runWithCrashes for a playbook with several
-// gates: it approves each gate the run waits at.
-func (w *revWorld) runWithCrashesGates(k int, params []string, gates ...string) string {
-	h, t := w.h, w.h.t
-	t.Helper()
-	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
-	r := h.cairn(kill, append([]string{"run", w.playbook}, params...)...)
-	run, kills := "", 0
-	for i := 0; ; i++ {
-		if r.code == -1 { // SIGKILL
-			kills++
-		} else if r.code != 0 {
-			t.Fatalf("cairn exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-		}
-		if run == "" {
-			run = h.lastRun()
-		}
-		evs := h.events(run)
-		if hasEvent(evs, "run.succeeded") {
-			break
-		}
-		if i > 400 {
-			t.Fatalf("run not finished after %d processes; %d events", i, len(evs))
-		}
-		if r.code == 0 {
-			for _, g := range gates {
-				if gateWaiting(evs, g) {
-					h.mustCairn(0, "approve", run, g)
-				}
-			}
-		}
-		r = h.cairn(kill, "resume", run)
-	}
-	t.Logf("K=%d: %d kills", k, kills)
-	if kills < 10 {
-		t.Errorf("only %d kills", kills)
-	}
-	return run
-}
-
-// gateWaiting tells whether the run waits at gate (waiting, not approved).
-func gateWaiting(evs []map[string]any, gate string) bool {
-	waiting, approved := false, false
-	for _, ev := range evs {
-		if ev["step"] != gate {
-			continue
-		}
-		switch ev["type"] {
-		case "gate.waiting":
-			waiting = true
-		case "gate.approved":
-			approved = true
-		}
-	}
-	return waiting && !approved
 }

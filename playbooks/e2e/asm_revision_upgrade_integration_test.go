@@ -227,7 +227,7 @@ func TestAsmRevisionCrashes(t *testing.T) {
 	for _, k := range []int{4, 5} {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newRevWorld(t, revFrom173)
-			run := w.runWithCrashesGates(k, w.params(), "canary-ok", "ready-to-finish")
+			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-finish")
 			w.assertAfter()
 			w.assertOneRestart()
 			w.h.assertNoRerun(run)

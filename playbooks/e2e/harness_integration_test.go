@@ -326,9 +326,9 @@ func (h *harness) events(run string) []map[string]any {
 }
 
 // runWithCrashes runs playbook with the failpoint CAIRN_KILL_AFTER=k in
-// every process, resuming after each kill and approving gate when the run
-// pauses there, until the run succeeds. It returns the run id.
-func (h *harness) runWithCrashes(k int, playbook string, params []string, gate string) string {
+// every process, resuming after each kill and approving each of gates when
+// the run pauses there, until the run succeeds. It returns the run id.
+func (h *harness) runWithCrashes(k int, playbook string, params []string, gates ...string) string {
 	t := h.t
 	t.Helper()
 	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
@@ -348,15 +348,19 @@ func (h *harness) runWithCrashes(k int, playbook string, params []string, gate s
 		if hasEvent(evs, "run.succeeded") {
 			break
 		}
-		if i > 200 {
+		if i > 400 {
 			var names []string
 			for _, ev := range evs[max(0, len(evs)-12):] {
 				names = append(names, fmt.Sprint(ev["type"], " ", ev["step"]))
 			}
 			t.Fatalf("run not finished after %d processes; %d events, last %q\n%s\n%s", i, len(evs), names, r.stdout, r.stderr)
 		}
-		if r.code == 0 && hasEvent(evs, "gate.waiting") && !hasEvent(evs, "gate.approved") {
-			h.mustCairn(0, "approve", run, gate)
+		if r.code == 0 {
+			for _, g := range gates {
+				if gateWaiting(evs, g) {
+					h.mustCairn(0, "approve", run, g)
+				}
+			}
 		}
 		r = h.cairn(kill, "resume", run)
 	}
@@ -365,6 +369,23 @@ func (h *harness) runWithCrashes(k int, playbook string, params []string, gate s
 		t.Errorf("only %d kills", kills)
 	}
 	return run
+}
+
+// gateWaiting tells whether the run waits at gate (waiting, not approved).
+func gateWaiting(evs []map[string]any, gate string) bool {
+	waiting, approved := false, false
+	for _, ev := range evs {
+		if ev["step"] != gate {
+			continue
+		}
+		switch ev["type"] {
+		case "gate.waiting":
+			waiting = true
+		case "gate.approved":
+			approved = true
+		}
+	}
+	return waiting && !approved
 }
 
 // assertNoRerun checks that no instance started again after its success
