@@ -15,7 +15,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -103,18 +105,14 @@ func (w *managedWorld) kubeconfigCopy() string {
 func (w *managedWorld) cleanup() {
 	c := bg(w.h.t)
 	cs := w.h.env.Clientset
-	adm := cs.AdmissionregistrationV1()
-	if l, err := adm.MutatingWebhookConfigurations().List(c, metav1.ListOptions{}); err == nil {
-		for _, m := range l.Items {
-			if strings.HasPrefix(m.Name, "istio") {
-				_ = adm.MutatingWebhookConfigurations().Delete(c, m.Name, metav1.DeleteOptions{})
-			}
-		}
-	}
-	if l, err := adm.ValidatingWebhookConfigurations().List(c, metav1.ListOptions{}); err == nil {
-		for _, v := range l.Items {
-			if strings.HasPrefix(v.Name, "istio") {
-				_ = adm.ValidatingWebhookConfigurations().Delete(c, v.Name, metav1.DeleteOptions{})
+	// The istio webhooks (not the injectors', named cairn-e2e-...) and the CRD.
+	for _, res := range []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"} {
+		api := w.h.env.Dynamic.Resource(schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: res})
+		if l, err := api.List(c, metav1.ListOptions{}); err == nil {
+			for _, o := range l.Items {
+				if strings.HasPrefix(o.GetName(), "istio") {
+					_ = api.Delete(c, o.GetName(), metav1.DeleteOptions{})
+				}
 			}
 		}
 	}
@@ -145,6 +143,19 @@ func (w *managedWorld) params() []string {
 	}
 }
 
+// paramsWith is params with some values replaced: NAME, VALUE, ...
+func (w *managedWorld) paramsWith(kv ...string) []string {
+	p := w.params()
+	for i := 0; i+1 < len(kv); i += 2 {
+		for j := range p {
+			if strings.HasPrefix(p[j], kv[i]+"=") {
+				p[j] = kv[i] + "=" + kv[i+1]
+			}
+		}
+	}
+	return p
+}
+
 func (w *managedWorld) ns(name string) *corev1.Namespace {
 	got, err := w.h.env.Clientset.CoreV1().Namespaces().Get(bg(w.h.t), name, metav1.GetOptions{})
 	if err != nil {
@@ -153,29 +164,20 @@ func (w *managedWorld) ns(name string) *corev1.Namespace {
 	return got
 }
 
-// exists reports whether kind/name exists in ns (kinds this test reads).
+// mgdKinds are the kinds exists reads.
+var mgdKinds = map[string]schema.GroupVersionResource{
+	"Deployment":              {Group: "apps", Version: "v1", Resource: "deployments"},
+	"Service":                 {Version: "v1", Resource: "services"},
+	"Secret":                  {Version: "v1", Resource: "secrets"},
+	"HorizontalPodAutoscaler": {Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"},
+	"PodDisruptionBudget":     {Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
+	"Role":                    {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+	"RoleBinding":             {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+}
+
+// exists reports whether kind/name exists in ns.
 func (w *managedWorld) exists(kind, ns, name string) bool {
-	c := bg(w.h.t)
-	cs := w.h.env.Clientset
-	var err error
-	switch kind {
-	case "Deployment":
-		_, err = cs.AppsV1().Deployments(ns).Get(c, name, metav1.GetOptions{})
-	case "Service":
-		_, err = cs.CoreV1().Services(ns).Get(c, name, metav1.GetOptions{})
-	case "HorizontalPodAutoscaler":
-		_, err = cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(c, name, metav1.GetOptions{})
-	case "PodDisruptionBudget":
-		_, err = cs.PolicyV1().PodDisruptionBudgets(ns).Get(c, name, metav1.GetOptions{})
-	case "Role":
-		_, err = cs.RbacV1().Roles(ns).Get(c, name, metav1.GetOptions{})
-	case "RoleBinding":
-		_, err = cs.RbacV1().RoleBindings(ns).Get(c, name, metav1.GetOptions{})
-	case "Secret":
-		_, err = cs.CoreV1().Secrets(ns).Get(c, name, metav1.GetOptions{})
-	default:
-		w.h.t.Fatalf("exists: kind %s", kind)
-	}
+	_, err := w.h.env.Dynamic.Resource(mgdKinds[kind]).Namespace(ns).Get(bg(w.h.t), name, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		w.h.t.Fatal(err)
 	}
@@ -213,7 +215,7 @@ func (w *managedWorld) assertAfter() {
 	if err != nil {
 		t.Fatalf("DataPlaneControl: %v", err)
 	}
-	if state, _, _ := unstructuredString(dpc.Object, "status", "state"); state != "READY" {
+	if state, _, _ := unstructured.NestedString(dpc.Object, "status", "state"); state != "READY" {
 		t.Errorf("DataPlaneControl state %q, want READY", state)
 	}
 	w.h.waitProxyTags("istio-system", mgdManagedRelease, 30*time.Second) // the in-cluster gateway
@@ -237,19 +239,6 @@ func (w *managedWorld) assertAfter() {
 	if n := w.h.fakeCalls("mesh", "enable"); n != 1 {
 		t.Errorf("gcloud mesh enable ran %d times, want 1", n)
 	}
-}
-
-func unstructuredString(obj map[string]any, path ...string) (string, bool, error) {
-	cur := any(obj)
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return "", false, nil
-		}
-		cur = m[p]
-	}
-	s, ok := cur.(string)
-	return s, ok, nil
 }
 
 // runToCanaryGate starts the run and checks it paused at the canary gate
@@ -280,6 +269,12 @@ func TestAsmManagedMigration(t *testing.T) {
 	w.h.mustCairn(0, "approve", run, "ready-to-remove-in-cluster")
 	w.h.mustCairn(0, "resume", run)
 	w.assertAfter()
+	// gcloud get-credentials made the GKE context current in the tools' kubeconfig.
+	if kc, err := clientcmd.LoadFromFile(w.kubeconfig); err != nil {
+		t.Error(err)
+	} else if kc.CurrentContext != "gke_cairn-e2e-project_us-central1-c_c1" {
+		t.Errorf("current context %q after get-credentials", kc.CurrentContext)
+	}
 	// The remote secret holds a token: it is in a mode-600 file, never in the journal.
 	sec, err := w.h.env.Clientset.CoreV1().Secrets("istio-system").Get(bg(t), "istio-remote-secret-"+mgdRemoteName, metav1.GetOptions{})
 	if err != nil {
@@ -336,17 +331,8 @@ func TestAsmManagedMigrationRollback(t *testing.T) {
 func TestAsmManagedMigrationRefusals(t *testing.T) {
 	w := newManagedWorld(t, "asm-191-1")
 	h := w.h
-	with := func(kv ...string) []string {
-		p := w.params()
-		for i := 0; i < len(kv); i += 2 {
-			for j := range p {
-				if strings.HasPrefix(p[j], kv[i]+"=") {
-					p[j] = kv[i] + "=" + kv[i+1]
-				}
-			}
-		}
-		return p
-	}
+	with := w.paramsWith
+	dual := "" // the namespace with both injection labels
 	cases := []struct {
 		name, want string
 		params     []string
@@ -355,7 +341,7 @@ func TestAsmManagedMigrationRefusals(t *testing.T) {
 		{"old control plane missing", "asm-999-9", with("oldRev", "asm-999-9"), nil},
 		{"gateway in istio-system", "do not deploy gateways in istio-system", with("gatewayNamespace", "istio-system"), nil},
 		{"both injection labels", "istio-injection", w.params(), func() {
-			h.env.Namespace(t, map[string]string{"istio-injection": "enabled", "istio.io/rev": w.oldRev})
+			dual = h.env.Namespace(t, map[string]string{"istio-injection": "enabled", "istio.io/rev": w.oldRev})
 		}},
 	}
 	for _, c := range cases {
@@ -374,6 +360,34 @@ func TestAsmManagedMigrationRefusals(t *testing.T) {
 		if got := w.ns(ns).Labels; !reflect.DeepEqual(got, w.before[ns]) {
 			t.Errorf("namespace %s labels changed by a refused run: %v", ns, got)
 		}
+	}
+	// Without inClusterGateway, the gateway in istio-system stays on the old
+	// istiod, so the run must stop before deleting it. (This also runs the
+	// playbook with no new gateway and no remote clusters.)
+	patch := []byte(`{"metadata":{"labels":{"istio.io/rev":null}}}`)
+	if _, err := h.env.Clientset.CoreV1().Namespaces().Patch(bg(t), dual, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	params := append(w.paramsWith("gatewayNamespace", "", "remoteClusters", ""), "-p", "inClusterGateway=")
+	run := runIDOf(t, h.mustCairn(0, append([]string{"run", w.playbook}, params...)...))
+	for _, gate := range []string{"canary-ok", "ready-to-remove-in-cluster"} {
+		h.mustCairn(0, "approve", run, gate)
+		r := h.cairn(nil, "resume", run)
+		if gate == "canary-ok" && r.code != 0 {
+			t.Fatalf("resume after canary-ok: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if gate != "canary-ok" && (r.code != 1 || !strings.Contains(r.stderr, "no-proxies-on-old") || !strings.Contains(r.stderr, "istio-ingressgateway")) {
+			t.Errorf("old istiod removal with the gateway still on it: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	if !w.exists("Deployment", "istio-system", w.istiodName()) {
+		t.Errorf("%s deleted while the gateway still used it", w.istiodName())
+	}
+	for _, ns := range w.apps {
+		w.assertMigrated(ns)
+	}
+	if w.exists("Secret", "istio-system", "istio-remote-secret-"+mgdRemoteName) || w.exists("Deployment", w.gwNS, "istio-ingressgateway") {
+		t.Errorf("a remote secret or new gateway without remoteClusters or gatewayNamespace")
 	}
 }
 
