@@ -337,18 +337,20 @@ func TestAsmManagedMigrationRefusals(t *testing.T) {
 		name, want string
 		params     []string
 		setup      func()
+		env        []string
 	}{
-		{"old control plane missing", "asm-999-9", with("oldRev", "asm-999-9"), nil},
-		{"gateway in istio-system", "do not deploy gateways in istio-system", with("gatewayNamespace", "istio-system"), nil},
+		{"no Workload Identity", "Workload Identity is not enabled", w.params(), nil, []string{"CAIRN_FAKE_GKE_WORKLOAD_POOL="}},
+		{"old control plane missing", "asm-999-9", with("oldRev", "asm-999-9"), nil, nil},
+		{"gateway in istio-system", "do not deploy gateways in istio-system", with("gatewayNamespace", "istio-system"), nil, nil},
 		{"both injection labels", "istio-injection", w.params(), func() {
 			dual = h.env.Namespace(t, map[string]string{"istio-injection": "enabled", "istio.io/rev": w.oldRev})
-		}},
+		}, nil},
 	}
 	for _, c := range cases {
 		if c.setup != nil {
 			c.setup()
 		}
-		r := h.cairn(nil, append([]string{"run", w.playbook}, c.params...)...)
+		r := h.cairn(c.env, append([]string{"run", w.playbook}, c.params...)...)
 		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, c.want) {
 			t.Errorf("%s: exit %d, want 1 mentioning %q\n%s\n%s", c.name, r.code, c.want, r.stdout, r.stderr)
 		}
