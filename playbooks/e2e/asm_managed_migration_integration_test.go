@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,10 +76,10 @@ func newManagedWorld(t *testing.T, oldRev string) *managedWorld {
 		h.env.CreateWorkload(t, ns, kubetest.Workload{Name: "app", Replicas: 2, ProxyVersion: "0.0.0"})
 	}
 	w.gwNS = h.env.Namespace(t, nil)
-	for _, ns := range append(w.apps, "istio-system") {
+	for _, ns := range append(slices.Clone(w.apps), "istio-system") {
 		h.waitProxyTags(ns, mgdOldRelease, 60*time.Second)
 	}
-	for _, ns := range append(w.apps, w.gwNS) {
+	for _, ns := range append(slices.Clone(w.apps), w.gwNS) {
 		w.before[ns] = w.ns(ns).Labels
 	}
 	w.kubeconfig = w.kubeconfigCopy()
@@ -300,7 +301,7 @@ func TestAsmManagedMigrationRollback(t *testing.T) {
 	w := newManagedWorld(t, "asm-191-1")
 	run := w.runToCanaryGate()
 	w.h.mustCairn(0, "rollback", run)
-	for _, ns := range append(w.apps, w.gwNS) {
+	for _, ns := range append(slices.Clone(w.apps), w.gwNS) {
 		n := w.ns(ns)
 		if !reflect.DeepEqual(n.Labels, w.before[ns]) {
 			t.Errorf("namespace %s labels %v after rollback, want %v", ns, n.Labels, w.before[ns])
@@ -309,7 +310,7 @@ func TestAsmManagedMigrationRollback(t *testing.T) {
 			t.Errorf("namespace %s still annotated mesh.cloud.google.com/proxy=%s", ns, v)
 		}
 	}
-	for _, ns := range append(w.apps, "istio-system") {
+	for _, ns := range append(slices.Clone(w.apps), "istio-system") {
 		w.h.waitProxyTags(ns, mgdOldRelease, 30*time.Second)
 	}
 	// rollout undo of the in-cluster gateway: its pods are the old template's again.
