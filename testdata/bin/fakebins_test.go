@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,5 +97,25 @@ func TestInjectionWebhooks(t *testing.T) {
 	whs := injectionWebhooks("default", cc)
 	if len(whs) != 4 || whs[2].Name != "namespace.sidecar-injector.istio.io" || whs[2].NamespaceSelector.MatchExpressions[0].Values[0] != "enabled" {
 		t.Errorf("tag default: %+v", whs)
+	}
+}
+
+func TestDescribeCluster(t *testing.T) {
+	const valueFormat = "value(workloadIdentityConfig.workloadPool)"
+	if out, err := describeCluster("c1", "us-central1-c", "p1", valueFormat); err != nil || out != "p1.svc.id.goog\n" {
+		t.Errorf("workload pool: %q %v", out, err)
+	}
+	if out, err := describeCluster("c1", "us-central1-c", "p1", ""); err != nil || !strings.Contains(out, "workloadPool: p1.svc.id.goog") {
+		t.Errorf("describe: %q %v", out, err)
+	}
+	t.Setenv(envWorkloadPool, "")
+	if out, err := describeCluster("c1", "us-central1-c", "p1", valueFormat); err != nil || out != "\n" {
+		t.Errorf("without Workload Identity: %q %v", out, err)
+	}
+	if out, _ := describeCluster("c1", "us-central1-c", "p1", ""); strings.Contains(out, "workloadIdentityConfig") {
+		t.Errorf("describe without Workload Identity: %q", out)
+	}
+	if _, err := describeCluster("c1", "", "p1", ""); err == nil {
+		t.Error("describe without a location")
 	}
 }

@@ -23,7 +23,10 @@ import (
 const (
 	envDPCDelay      = "CAIRN_FAKE_DPC_DELAY"      // delay before DataPlaneControls turn READY (default 3s)
 	envGKEKubeconfig = "CAIRN_FAKE_GKE_KUBECONFIG" // where get-credentials copies cluster and user from
-	dpcReadyState    = "READY"
+	// envWorkloadPool is the Workload Identity pool clusters describe
+	// reports; set and empty means Workload Identity is disabled.
+	envWorkloadPool = "CAIRN_FAKE_GKE_WORKLOAD_POOL"
+	dpcReadyState   = "READY"
 )
 
 var gcloudFlags = []flag{
@@ -51,6 +54,13 @@ func runGcloud(inv *invocation) int {
 	switch {
 	case len(words) >= 4 && strings.Join(words[:3], " ") == "container clusters get-credentials":
 		return getCredentials(f, words[3], project)
+	case len(words) == 4 && strings.Join(words[:3], " ") == "container clusters describe":
+		out, err := describeCluster(words[3], f.str("zone")+f.str("region"), project, f.str("format"))
+		if err != nil {
+			return gcloudErr("container.clusters.describe", "%v", err)
+		}
+		fmt.Print(out)
+		return 0
 	case cmd == "alpha container hub mesh enable" || cmd == "container hub mesh enable" || cmd == "container fleet mesh enable" || cmd == "beta container hub mesh enable":
 		return meshEnable(strings.ReplaceAll(cmd, " ", "."), project)
 	case cmd == "auth login":
@@ -67,8 +77,38 @@ func runGcloud(inv *invocation) int {
 		fmt.Fprintln(os.Stderr, "ERROR: (gcloud) Command name argument expected.")
 		return 2
 	}
-	fmt.Fprintf(os.Stderr, "ERROR: (gcloud) Invalid choice: '%s' (the fake gcloud supports container clusters get-credentials, alpha container hub mesh enable, auth login, components update|install).\n", cmd)
+	fmt.Fprintf(os.Stderr, "ERROR: (gcloud) Invalid choice: '%s' (the fake gcloud supports container clusters get-credentials|describe, alpha container hub mesh enable, auth login, components update|install).\n", cmd)
 	return 2
+}
+
+// describeCluster prints the fields of `gcloud container clusters describe`
+// that a playbook reads: name, location and the Workload Identity pool
+// (PROJECT.svc.id.goog, or $CAIRN_FAKE_GKE_WORKLOAD_POOL; none when that is
+// set and empty, as for a cluster without Workload Identity). --format
+// value(workloadIdentityConfig.workloadPool) prints the pool alone (an empty
+// line without one), as the real gcloud does.
+func describeCluster(cluster, loc, project, format string) (string, error) {
+	if loc == "" {
+		return "", fmt.Errorf("One of [--zone, --region] must be supplied: Please specify location.")
+	}
+	if project == "" {
+		return "", fmt.Errorf("The required property [project] is not currently set.")
+	}
+	pool, set := os.LookupEnv(envWorkloadPool)
+	if !set {
+		pool = project + ".svc.id.goog"
+	}
+	switch format {
+	case "value(workloadIdentityConfig.workloadPool)", "value(workload_identity_config.workload_pool)":
+		return pool + "\n", nil
+	case "", "yaml", "default":
+		out := fmt.Sprintf("location: %s\nname: %s\nselfLink: https://container.googleapis.com/v1/projects/%s/locations/%s/clusters/%s\n", loc, cluster, project, loc, cluster)
+		if pool != "" {
+			out += "workloadIdentityConfig:\n  workloadPool: " + pool + "\n"
+		}
+		return out, nil
+	}
+	return "", fmt.Errorf("the fake gcloud supports --format value(workloadIdentityConfig.workloadPool) or yaml, not %q", format)
 }
 
 // getCredentials writes the context gke_PROJECT_LOCATION_CLUSTER into the
