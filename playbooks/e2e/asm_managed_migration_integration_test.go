@@ -400,7 +400,7 @@ func TestAsmManagedMigrationCrashes(t *testing.T) {
 	for _, k := range []int{4, 5} {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newManagedWorld(t, "default")
-			run := w.runWithCrashes(k)
+			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-remove-in-cluster")
 			w.h.assertNoRerun(run)
 			w.assertAfter()
 			for _, ns := range w.apps {
@@ -418,60 +418,4 @@ func TestAsmManagedMigrationCrashes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runWithCrashes is harness.runWithCrashes for a playbook with two gates:
-// it approves whichever gate the run waits at.
-func (w *managedWorld) runWithCrashes(k int) string {
-	h, t := w.h, w.h.t
-	t.Helper()
-	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
-	r := h.cairn(kill, append([]string{"run", w.playbook}, w.params()...)...)
-	run, kills := "", 0
-	for i := 0; ; i++ {
-		if r.code == -1 { // SIGKILL
-			kills++
-		} else if r.code != 0 {
-			t.Fatalf("cairn exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-		}
-		if run == "" {
-			run = h.lastRun()
-		}
-		evs := h.events(run)
-		if hasEvent(evs, "run.succeeded") {
-			break
-		}
-		if i > 300 {
-			t.Fatalf("run not finished after %d processes\n%s\n%s", i, r.stdout, r.stderr)
-		}
-		if r.code == 0 {
-			if gate := mgdWaitingGate(evs); gate != "" {
-				h.mustCairn(0, "approve", run, gate)
-			}
-		}
-		r = h.cairn(kill, "resume", run)
-	}
-	t.Logf("K=%d: %d kills", k, kills)
-	if kills < 10 {
-		t.Errorf("only %d kills", kills)
-	}
-	return run
-}
-
-// mgdWaitingGate is the gate waiting for approval, or "".
-func mgdWaitingGate(evs []map[string]any) string {
-	waiting := map[string]bool{}
-	for _, ev := range evs {
-		step, _ := ev["step"].(string)
-		switch ev["type"] {
-		case "gate.waiting":
-			waiting[step] = true
-		case "gate.approved":
-			delete(waiting, step)
-		}
-	}
-	for step := range waiting {
-		return step
-	}
-	return ""
 }
