@@ -30,7 +30,10 @@ var (
 )
 
 func TestRolloutParamsValidate(t *testing.T) {
-	checkErrs(t, (&RestartParams{Selection{All: true, Namespace: "app"}}).Validate())
+	checkErrs(t, (&RestartParams{Selection: Selection{All: true, Namespace: "app"}}).Validate())
+	checkErrs(t, (&RestartParams{Selection: Selection{All: true, Namespace: "app"}, Wait: true, Timeout: time.Minute}).Validate())
+	checkErrs(t, (&RestartParams{Selection: Selection{All: true, Namespace: "app"}, Timeout: time.Minute}).Validate(), "timeout: bounds the wait")
+	checkErrs(t, (&RestartParams{Selection: Selection{All: true, Namespace: "app"}, Wait: true, Timeout: -1}).Validate(), "timeout: must not be negative")
 	checkErrs(t, (&RestartParams{}).Validate(), ": set one of names", "namespace: is required")
 	checkErrs(t, (&RolloutStatusParams{Selection: Selection{Names: []string{"web"}, Namespace: "app"}, Timeout: time.Minute}).Validate())
 	checkErrs(t, (&RolloutStatusParams{Selection: Selection{Names: []string{"web"}, Namespace: "app"}, Timeout: -1}).Validate(), "timeout: must not be negative")

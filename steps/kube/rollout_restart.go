@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,10 +22,25 @@ const restartedAtKey = "kubectl.kubernetes.io/restartedAt"
 // RestartParams are the params of kube.rolloutRestart.
 type RestartParams struct {
 	Selection `yaml:",inline"`
+	// Wait makes the step `kubectl rollout restart` and `kubectl rollout
+	// status` in one: under a foreach with maxParallel 1, namespaces are
+	// then restarted and rolled out one at a time, as the seeds do, rather
+	// than all restarted back to back. Timeout bounds the wait.
+	Wait    bool          `yaml:"wait" json:"wait,omitempty"`
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
-// Validate checks the selection.
-func (p *RestartParams) Validate() []playbooks.FieldError { return p.validate() }
+// Validate checks the selection and the wait.
+func (p *RestartParams) Validate() []playbooks.FieldError {
+	errs := p.validate()
+	if p.Timeout < 0 {
+		errs = append(errs, playbooks.FieldError{Field: "timeout", Msg: "must not be negative"})
+	}
+	if p.Timeout > 0 && !p.Wait {
+		errs = append(errs, playbooks.FieldError{Field: "timeout", Msg: "bounds the wait: set wait: true, or drop it"})
+	}
+	return errs
+}
 
 type restarter struct{ cl *steps.Cluster }
 
@@ -50,7 +66,14 @@ func (x *restarter) Check(ctx context.Context, in steps.Instance) (bool, error) 
 			return false, nil
 		}
 	}
-	return true, nil
+	if !p.Wait {
+		return true, nil
+	}
+	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, nil)
+	if err != nil {
+		return false, err
+	}
+	return w.doneNow(ctx)
 }
 
 // Run stamps restartedAt = in.Token into each pod template. Because the
@@ -104,5 +127,26 @@ func (x *restarter) Run(ctx context.Context, in steps.Instance) (steps.Result, e
 	if len(objs) == 0 {
 		lines = append(lines, "no "+p.describe(deploymentMapping)+" (allowEmpty)")
 	}
+	if p.Wait && len(objs) > 0 {
+		waited, err := x.wait(ctx, in, p)
+		lines = append(lines, waited...)
+		if err != nil {
+			return fail(err)
+		}
+	}
 	return steps.Result{Evidence: strings.Join(lines, "\n")}, nil
+}
+
+// wait is kube.rolloutStatus over the same selection.
+func (x *restarter) wait(ctx context.Context, in steps.Instance, p *RestartParams) ([]string, error) {
+	if p.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+	}
+	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, in.Report)
+	if err != nil {
+		return nil, err
+	}
+	return w.run(ctx)
 }
