@@ -134,7 +134,13 @@ func TestLoadErrors(t *testing.T) {
 		{"undo own output ok, check not", step("  - id: a\n    exec: {argv: [x], outputs: {o: {json: .a}}}\n    check: {gate: {message: \"${steps.a.o}\"}}\n    undo: {gate: {message: \"${steps.a.o}\"}}\n"),
 			"t.yaml:8:29: ${steps.a.o}: a step cannot use its own outputs (only its undo can)"},
 		{"unknown kind outputs not doubted", step("  - id: a\n    nope: {}\n  - id: b\n    gate: {message: \"${steps.a.x}\"}\n"),
-			"t.yaml:7:5: unknown step kind nope (kinds: assert, exec, gate, types; step keys: id, description, foreach, maxParallel, when, retry, timeout, check, undo)"},
+			"t.yaml:7:5: unknown step kind nope (kinds: assert, exec, gate, types; step keys: id, description, foreach, maxParallel, when, retry, timeout, check, undo, undoFailed)"},
+		{"undoFailed without undo", step("  - id: a\n    gate: {}\n    undoFailed: true\n"),
+			"t.yaml:8:5: undoFailed needs an undo to run"},
+		{"undoFailed not a bool", step("  - id: a\n    gate: {}\n    undoFailed: yes please\n    undo: {gate: {}}\n"),
+			"t.yaml:8:17: undoFailed: expected true or false, got a string"},
+		{"undoFailed undo without own outputs", step("  - id: a\n    exec: {argv: [x], outputs: {o: {json: .a}}}\n    undoFailed: true\n    undo: {gate: {message: \"${steps.a.o}\"}}\n"),
+			"t.yaml:9:28: ${steps.a.o}: with undoFailed the undo also runs for a failed instance, which has no outputs; do without them"},
 		{"tab syntax", "apiVersion: cairn/v1\n\tkind: x\n", "t.yaml:2: invalid YAML: found a tab character that violates indentation"},
 	}
 	for _, c := range cases {

@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var stepKeys = []string{"id", "description", "foreach", "maxParallel", "when", "retry", "timeout", "check", "undo"}
+var stepKeys = []string{"id", "description", "foreach", "maxParallel", "when", "retry", "timeout", "check", "undo", "undoFailed"}
 
 // stepInfo is what references to a step need to know.
 type stepInfo struct {
@@ -24,6 +24,7 @@ type refCtx struct {
 	idx       int  // index of the step holding the string
 	item      bool // ${item} is defined
 	own       bool // the step's own outputs are defined (undo)
+	failed    bool // an undo that also runs for failed instances: no outputs
 	inForeach bool // the string is part of the foreach itself
 }
 
@@ -169,11 +170,17 @@ func (l *loader) step(i int, n *yaml.Node) *Step {
 		st.Check, strs = l.action(p.val, "check", false)
 		l.checkRefs(strs, rc)
 	}
+	if p, ok := keys["undoFailed"]; ok {
+		st.UndoFailed = l.boolean(p.val, "undoFailed")
+		if _, hasUndo := keys["undo"]; !hasUndo && st.UndoFailed {
+			l.errorf(p.key, "undoFailed needs an undo to run")
+		}
+	}
 	if p, ok := keys["undo"]; ok {
 		var strs []strNode
 		st.Undo, strs = l.action(p.val, "undo", false)
 		own := rc
-		own.own = true
+		own.own, own.failed = true, st.UndoFailed
 		l.checkRefs(strs, own)
 	}
 	return st
@@ -379,6 +386,8 @@ func (l *loader) checkRef(r *ref, pos Pos, rc refCtx) {
 			l.at(pos, "%s: step %s comes later (line %d); only earlier steps' outputs can be used", r.text, r.step, info.line)
 		case info.index == rc.idx && !rc.own:
 			l.at(pos, "%s: a step cannot use its own outputs (only its undo can)", r.text)
+		case info.index == rc.idx && rc.failed:
+			l.at(pos, "%s: with undoFailed the undo also runs for a failed instance, which has no outputs; do without them", r.text)
 		case info.known && !slices.Contains(info.outputs, r.name):
 			declared := "it declares no outputs"
 			if len(info.outputs) > 0 {

@@ -93,7 +93,11 @@ type Step struct {
 	Timeout     time.Duration // 0 means no per-step timeout
 	Check       *Action
 	Undo        *Action
-	Pos         Pos
+	// UndoFailed makes rollback run Undo for an instance that failed or
+	// was interrupted too, not only for one that succeeded: an install
+	// that fails half way leaves half a control plane behind.
+	UndoFailed bool
+	Pos        Pos
 }
 
 // Foreach says where a step's items come from. Exactly one field is set.

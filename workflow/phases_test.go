@@ -234,3 +234,58 @@ steps:
 		t.Fatal("the redacted evidence is missing; the test would pass vacuously")
 	}
 }
+
+// A step marked undoFailed is undone even though it failed (an install
+// that died half way); a failed step without it is not.
+func TestRollbackUndoesFailedStepsMarkedUndoFailed(t *testing.T) {
+	h := newHarness(t)
+	pb := h.load(`apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: partial}
+steps:
+  - id: prepare
+    touch: {value: prepare}
+    undo: {undo: {value: unprepare}}
+  - id: install
+    touch: {value: install, failTimes: 9, permanent: true}
+    undoFailed: true
+    undo: {undo: {value: uninstall}}
+  - id: never
+    touch: {value: never}
+    undo: {undo: {value: unnever}}
+`)
+	if _, err := h.start(pb, nil); err == nil {
+		t.Fatal("the run should fail at install")
+	}
+	runs, err := h.db.Runs(1)
+	if err != nil || len(runs) != 1 {
+		t.Fatal(runs, err)
+	}
+	n := len(h.kinds.Calls())
+	res, err := h.eng.Rollback(context.Background(), ResumeRequest{RunID: runs[0].Run.ID, Playbook: pb})
+	if err != nil || res.Status != StatusRolledBack {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	var undos []string
+	for _, c := range h.kinds.Calls()[n:] {
+		undos = append(undos, strings.Split(c, "|")[1])
+	}
+	if want := []string{"uninstall", "unprepare"}; !slices.Equal(undos, want) {
+		t.Fatalf("undo calls %v, want %v", undos, want)
+	}
+
+	// Without undoFailed the failed step is left alone.
+	h2 := newHarness(t)
+	pb2 := h2.load(strings.Replace(string(pb.Source), "    undoFailed: true\n", "", 1))
+	if _, err := h2.start(pb2, nil); err == nil {
+		t.Fatal("the run should fail at install")
+	}
+	runs, _ = h2.db.Runs(1)
+	n = len(h2.kinds.Calls())
+	if _, err := h2.eng.Rollback(context.Background(), ResumeRequest{RunID: runs[0].Run.ID, Playbook: pb2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.kinds.Calls()[n:]; len(got) != 1 || !strings.Contains(got[0], "|unprepare|") {
+		t.Fatalf("undo calls %v, want only unprepare", got)
+	}
+}

@@ -9,7 +9,8 @@ import (
 	"github.com/cairn-dev/cairn/steps"
 )
 
-// Rollback runs the undo action of every succeeded instance, newest first.
+// Rollback runs the undo action of every succeeded instance (and, for steps
+// marked undoFailed, of every failed or interrupted one), newest first.
 // It is a phase of the same run, journaled like the forward phase, so an
 // interrupted rollback resumes by running `cairn rollback` again: undos that
 // succeeded are not repeated.
@@ -55,8 +56,9 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 }
 
 // undoOrder lists, newest first, the succeeded instances whose step has an
-// undo. Instances are ordered by the sequence of their success event, which
-// is the order their effects took place in.
+// undo, and the failed or interrupted ones of steps marked undoFailed.
+// Instances are ordered by the sequence of their last event (success,
+// failure or start), which is the order their effects took place in.
 func (r *runCtx) undoOrder() []*Instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -64,17 +66,21 @@ func (r *runCtx) undoOrder() []*Instance {
 	var out []*Instance
 	for i := len(r.state.Events) - 1; i >= 0; i-- {
 		ev := r.state.Events[i]
-		if ev.Type != EvInstanceSucceed && ev.Type != EvInstanceChecked {
+		k := Key(ev.Step, ev.Item)
+		st := r.step(ev.Step)
+		if seen[k] || st == nil || st.Undo == nil {
 			continue
 		}
-		k := Key(ev.Step, ev.Item)
-		if seen[k] {
+		in := r.state.Instances[k]
+		switch {
+		case ev.Type == EvInstanceSucceed || ev.Type == EvInstanceChecked:
+		case (ev.Type == EvInstanceFailed || ev.Type == EvInstanceStarted) && st.UndoFailed &&
+			in != nil && (in.Status == InstFailed || in.Status == InstRunning):
+		default:
 			continue
 		}
 		seen[k] = true
-		if st := r.step(ev.Step); st != nil && st.Undo != nil {
-			out = append(out, r.state.Instances[k])
-		}
+		out = append(out, in)
 	}
 	return out
 }

@@ -120,6 +120,9 @@ func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
 			if s.Foreach != nil {
 				each = ", for each item it did, newest first"
 			}
+			if s.UndoFailed {
+				each += ", also if it failed part way"
+			}
 			undo = append([]string{fmt.Sprintf("  undo %s with %s%s", s.ID, s.Undo.Kind, each)}, undo...)
 		}
 	}
