@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cairn-dev/cairn/steps/kubetest"
@@ -178,6 +180,27 @@ func TestIstioCanaryTagsUpgrade(t *testing.T) {
 	if n := w.h.fakeCalls("uninstall", w.oldRev); n != 1 {
 		t.Errorf("istioctl uninstall ran %d times, want 1", n)
 	}
+	// One namespace at a time: each restart had rolled out before the
+	// next namespace was restarted.
+	running := ""
+	for _, ev := range w.h.events(run) {
+		if ev["step"] != "rest" {
+			continue
+		}
+		item, _ := ev["item"].(string)
+		switch ev["type"] {
+		case "instance.started":
+			if running != "" {
+				t.Errorf("rest[%s] started while rest[%s] was still rolling out", item, running)
+			}
+			running = item
+		case "instance.succeeded":
+			if ev, _ := ev["evidence"].(string); !strings.Contains(ev, "rolled out (generation") {
+				t.Errorf("rest[%s] finished without waiting for its rollout: %q", item, ev)
+			}
+			running = ""
+		}
+	}
 }
 
 func TestIstioCanaryTagsRollback(t *testing.T) {
@@ -249,4 +272,105 @@ func TestIstioCanaryTagsCrashes(t *testing.T) {
 			w.h.assertNoRerun(run)
 		})
 	}
+}
+
+// An install that fails half way (its istiod never becomes ready: a quota
+// forbids the pod) leaves a Deployment, Service and webhooks behind. The
+// install step is marked undoFailed, so rollback removes them although the
+// step never succeeded, and leaves the old revision and the tag alone.
+func TestIstioCanaryTagsRollbackAfterFailedInstall(t *testing.T) {
+	w := newCanaryWorld(t)
+	h := w.h
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-more-pods"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}},
+	}
+	api := h.env.Clientset.CoreV1().ResourceQuotas(w.istioNS)
+	if _, err := api.Create(bg(t), quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Admission enforces a quota only once the controller has counted usage.
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		q, err := api.Get(bg(t), quota.Name, metav1.GetOptions{})
+		if err == nil && q.Status.Used != nil {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("quota never counted: %v", err)
+		}
+	}
+	r := h.cairn([]string{"CAIRN_FAKE_READINESS_TIMEOUT=3s"}, append([]string{"run", w.playbook}, w.params()...)...)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "install") {
+		t.Fatalf("run with a stuck install: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	run := runIDOf(t, r)
+	// Half an install: something for rollback to remove.
+	if _, err := h.env.Clientset.AppsV1().Deployments(w.istioNS).Get(bg(t), "istiod-"+w.newRev, metav1.GetOptions{}); err != nil {
+		t.Fatalf("the failed install left no Deployment: %v", err)
+	}
+	h.mustCairn(0, "rollback", run)
+	w.assertControlPlane(w.newRev, false)
+	w.assertControlPlane(w.oldRev, true)
+	w.assertTag(w.oldRev)
+	if n := h.fakeCalls("uninstall", w.newRev); n != 1 {
+		t.Errorf("istioctl uninstall --revision %s ran %d times, want 1", w.newRev, n)
+	}
+}
+
+// A run stopped part way through the other namespaces (here: killed) and
+// then rolled back must move the tag back before it restarts them, or the
+// restarted pods would come back on the new proxies.
+func TestIstioCanaryTagsRollbackPartWayThroughNamespaces(t *testing.T) {
+	w := newCanaryWorld(t)
+	h := w.h
+	run := w.runToGate()
+	h.mustCairn(0, "approve", run, "canary-ok")
+	kill := []string{"CAIRN_KILL_AFTER=4"} // about one instance per process
+	for i := 0; ; i++ {
+		if r := h.cairn(kill, "resume", run); r.code != -1 {
+			t.Fatalf("resume: exit %d, want SIGKILL\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		restarted, statusStarted := 0, false
+		for _, ev := range h.events(run) {
+			switch {
+			case ev["step"] == "rest" && ev["type"] == "instance.succeeded":
+				restarted++
+			case ev["step"] == "rest-status":
+				statusStarted = true
+			}
+		}
+		if statusStarted {
+			t.Fatalf("the kills never stopped the run inside rest")
+		}
+		if restarted >= 1 {
+			break
+		}
+		if i > 40 {
+			t.Fatal("rest never started")
+		}
+	}
+	h.mustCairn(0, "rollback", run)
+	// Restarts return before their pods exist, so the pods alone cannot
+	// show the order: the journal does. The tag moved back first.
+	tagBack, restarts := -1, 0
+	for i, ev := range h.events(run) {
+		step, _ := ev["step"].(string)
+		switch {
+		case ev["type"] == "undo.succeeded" && strings.HasPrefix(step, "tag-rollback-point") && tagBack < 0:
+			tagBack = i
+		case ev["type"] == "undo.started" && (step == "rest" || step == "rest-rollback-point"):
+			restarts++
+			if tagBack < 0 {
+				t.Errorf("%s[%v] was restarted before the tag moved back", step, ev["item"])
+			}
+		}
+	}
+	if restarts != len(w.apps)-1 {
+		t.Errorf("%d of the other namespaces were restarted by rollback, want %d", restarts, len(w.apps)-1)
+	}
+	w.assertTag(w.oldRev)
+	for _, ns := range w.namespaces() {
+		w.h.waitProxyTags(ns, oldVersion, 30*time.Second)
+	}
+	w.assertControlPlane(w.newRev, false)
 }

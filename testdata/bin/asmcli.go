@@ -185,16 +185,22 @@ func (s *scriptTool) installInCluster(f *flags, release, rev, profile string) in
 	s.info("kubeconfig set to %s", f.str("kubeconfig"))
 	s.info("using context %s", k.context)
 	s.info("Downloading ASM..")
+	// The real asmcli unpacks the release (istioctl included) into
+	// --output_dir before it installs, so a failed install leaves it there.
+	istioctl, err := s.writeIstioctl(out, release)
+	if err != nil {
+		return s.fatal("%v", err)
+	}
 	s.info("Installing ASM control plane...")
 	c := &controlPlane{ns: "istio-system", revision: rev, version: release, hub: "gcr.io/gke-release/asm", profile: profile, spec: spec}
 	// asmcli installs no gateway unless an overlay asks for one.
 	c.gateways = gatewaysFor(spec, "", c.ns)
 	var progress strings.Builder
-	if err := installControlPlane(k, c, &progress, 5*time.Minute); err != nil {
-		return s.fatal("%v", err)
+	timeout := 5 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("CAIRN_FAKE_READINESS_TIMEOUT")); err == nil {
+		timeout = d // tests of a stuck install, as in istioctl
 	}
-	istioctl, err := s.writeIstioctl(out, release)
-	if err != nil {
+	if err := installControlPlane(k, c, &progress, timeout); err != nil {
 		return s.fatal("%v", err)
 	}
 	manifest, _ := yaml.Marshal(c.installedState().Object)
