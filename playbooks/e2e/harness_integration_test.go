@@ -325,87 +325,6 @@ func (h *harness) events(run string) []map[string]any {
 	return evs
 }
 
-// runWithCrashes runs playbook with the failpoint CAIRN_KILL_AFTER=k in
-// every process, resuming after each kill and approving each of gates when
-// the run pauses there, until the run succeeds. It returns the run id.
-func (h *harness) runWithCrashes(k int, playbook string, params []string, gates ...string) string {
-	t := h.t
-	t.Helper()
-	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
-	r := h.cairn(kill, append([]string{"run", playbook}, params...)...)
-	run := ""
-	kills := 0
-	for i := 0; ; i++ {
-		if r.code == -1 { // SIGKILL
-			kills++
-		} else if r.code != 0 {
-			t.Fatalf("cairn exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-		}
-		if run == "" {
-			run = h.lastRun()
-		}
-		evs := h.events(run)
-		if hasEvent(evs, "run.succeeded") {
-			break
-		}
-		if i > 400 {
-			var names []string
-			for _, ev := range evs[max(0, len(evs)-12):] {
-				names = append(names, fmt.Sprint(ev["type"], " ", ev["step"]))
-			}
-			t.Fatalf("run not finished after %d processes; %d events, last %q\n%s\n%s", i, len(evs), names, r.stdout, r.stderr)
-		}
-		if r.code == 0 {
-			for _, g := range gates {
-				if gateWaiting(evs, g) {
-					h.mustCairn(0, "approve", run, g)
-				}
-			}
-		}
-		r = h.cairn(kill, "resume", run)
-	}
-	t.Logf("K=%d: %d kills", k, kills)
-	if kills < 10 {
-		t.Errorf("only %d kills", kills)
-	}
-	return run
-}
-
-// gateWaiting tells whether the run waits at gate (waiting, not approved).
-func gateWaiting(evs []map[string]any, gate string) bool {
-	waiting, approved := false, false
-	for _, ev := range evs {
-		if ev["step"] != gate {
-			continue
-		}
-		switch ev["type"] {
-		case "gate.waiting":
-			waiting = true
-		case "gate.approved":
-			approved = true
-		}
-	}
-	return waiting && !approved
-}
-
-// assertNoRerun checks that no instance started again after its success
-// was journaled.
-func (h *harness) assertNoRerun(run string) {
-	h.t.Helper()
-	done := map[string]bool{}
-	for _, ev := range h.events(run) {
-		key := fmt.Sprint(ev["step"], "/", ev["item"])
-		switch ev["type"] {
-		case "instance.succeeded":
-			done[key] = true
-		case "instance.started":
-			if done[key] {
-				h.t.Errorf("%s started again after it succeeded", key)
-			}
-		}
-	}
-}
-
 // waitNoTerminatingPods waits until no pod of the cluster is being deleted.
 func waitNoTerminatingPods(t *testing.T, env *kubetest.Env) {
 	var left []string
@@ -425,13 +344,4 @@ func waitNoTerminatingPods(t *testing.T, env *kubetest.Env) {
 		}
 	}
 	t.Errorf("pods still terminating 90s after the test: %v", left)
-}
-
-func hasEvent(evs []map[string]any, name string) bool {
-	for _, ev := range evs {
-		if ev["type"] == name {
-			return true
-		}
-	}
-	return false
 }
