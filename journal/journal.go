@@ -155,16 +155,19 @@ func (db *DB) withBolt(write bool, fn func(*bolt.DB) error) error {
 	defer db.mu.Unlock()
 	return protect(func(p any) error {
 		return &kindError{fmt.Sprintf("journal %s is not a cairn journal or is damaged (%v)", db.path, p), ErrNotJournal}
-	}, func() error {
+	}, func() (err error) {
 		b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: txTimeout, ReadOnly: db.readOnly || !write})
 		if err != nil {
 			return openError(db.path, err)
 		}
-		err = fn(b)
-		if cerr := b.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		// Deferred, so that a panic in fn on a damaged file still releases
+		// the handle and its flock.
+		defer func() {
+			if cerr := b.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		return fn(b)
 	})
 }
 
