@@ -75,6 +75,8 @@ type loader struct {
 	pb     *Playbook
 	params map[string]*Param
 	steps  map[string]*stepInfo
+	// stepIndex is each step node's flat index in document order.
+	stepIndex map[*yaml.Node]int
 }
 
 func (l *loader) playbook(root *yaml.Node) {

@@ -13,10 +13,12 @@ var stepKeys = []string{"id", "description", "foreach", "maxParallel", "when", "
 
 // stepInfo is what references to a step need to know.
 type stepInfo struct {
+	id      string
 	index   int
 	line    int
 	known   bool // false when the step's kind failed, so any output is accepted
 	outputs []string
+	group   []string // a group's step ids; non-nil for a group
 }
 
 // refCtx says which references a string may use.
@@ -38,30 +40,58 @@ func (l *loader) stepList(n *yaml.Node) {
 		return
 	}
 	// Ids first, so that a reference to a later step can be told from a typo.
-	for i, sn := range n.Content {
-		if sn.Kind != yaml.MappingNode {
-			continue
-		}
-		for j := 0; j+1 < len(sn.Content); j += 2 {
-			k, v := sn.Content[j], sn.Content[j+1]
-			if k.Value != "id" {
-				continue
+	// Indices are flat, in document order: a group, then its steps.
+	l.stepIndex = map[*yaml.Node]int{}
+	next := 0
+	for _, sn := range n.Content {
+		info := l.recordStep(sn, &next)
+		if ch := groupSteps(sn); ch != nil && ch.Kind == yaml.SequenceNode {
+			var ids []string
+			for _, cn := range ch.Content {
+				if ci := l.recordStep(cn, &next); ci != nil {
+					ids = append(ids, ci.id)
+				}
 			}
-			if v.Kind == yaml.ScalarNode && idRE.MatchString(v.Value) && l.steps[v.Value] == nil {
-				l.steps[v.Value] = &stepInfo{index: i, line: v.Line}
+			if info != nil {
+				info.group = append([]string{}, ids...)
 			}
-			break
 		}
 	}
 	for i, sn := range n.Content {
-		if st := l.step(i, sn); st != nil {
+		if groupSteps(sn) != nil {
+			l.group(i, sn)
+		} else if st := l.step(fmt.Sprintf("steps[%d]", i), sn, nil); st != nil {
 			l.pb.Steps = append(l.pb.Steps, st)
 		}
 	}
 }
 
-func (l *loader) step(i int, n *yaml.Node) *Step {
-	label := fmt.Sprintf("steps[%d]", i)
+// recordStep gives a step node its flat index and records its id. It
+// returns the new record, or nil when the id is missing, bad or taken.
+func (l *loader) recordStep(sn *yaml.Node, next *int) *stepInfo {
+	idx := *next
+	*next++
+	l.stepIndex[sn] = idx
+	if sn.Kind != yaml.MappingNode {
+		return nil
+	}
+	for j := 0; j+1 < len(sn.Content); j += 2 {
+		k, v := sn.Content[j], sn.Content[j+1]
+		if k.Value != "id" {
+			continue
+		}
+		if v.Kind == yaml.ScalarNode && idRE.MatchString(v.Value) && l.steps[v.Value] == nil {
+			l.steps[v.Value] = &stepInfo{id: v.Value, index: idx, line: v.Line}
+			return l.steps[v.Value]
+		}
+		break
+	}
+	return nil
+}
+
+// step loads one ordinary step; g is its group, or nil for a top-level step.
+func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
+	i := l.stepIndex[n]
 	if n.Kind != yaml.MappingNode {
 		l.errorf(n, "%s: expected a mapping, got %s", label, describeNode(n))
 		return nil
@@ -74,7 +104,9 @@ func (l *loader) step(i int, n *yaml.Node) *Step {
 	keys := map[string]pair{}
 	var kinds []pair
 	for _, kv := range l.pairs(n, label) {
-		if slices.Contains(stepKeys, kv.key.Value) {
+		if g != nil && slices.Contains(groupOnlyKeys, kv.key.Value) {
+			l.errorf(kv.key, "%s: %s is not allowed on a step inside group %s (the group's foreach and maxParallel apply to its steps; groups do not nest)", label, kv.key.Value, g.ID)
+		} else if slices.Contains(stepKeys, kv.key.Value) {
 			keys[kv.key.Value] = kv
 		} else {
 			kinds = append(kinds, kv)
@@ -99,7 +131,13 @@ func (l *loader) step(i int, n *yaml.Node) *Step {
 		st.Description, _ = l.scalarString(p.val, "description")
 	}
 	_, hasForeach := keys["foreach"]
-	rc := refCtx{idx: i, item: hasForeach}
+	if g != nil {
+		hasForeach = false
+		delete(keys, "foreach")
+		delete(keys, "maxParallel")
+		st.Group, st.Foreach, st.MaxParallel = g, g.Foreach, g.MaxParallel
+	}
+	rc := refCtx{idx: i, item: hasForeach || g != nil}
 
 	// The kind key: anything that is not a step key.
 	var known []pair
@@ -146,18 +184,7 @@ func (l *loader) step(i int, n *yaml.Node) *Step {
 		}
 	}
 	if p, ok := keys["when"]; ok {
-		if s, ok := l.scalarString(p.val, "when"); ok {
-			c, err := ParseCondition(s, l.pos(p.val))
-			if err != nil {
-				l.errorf(p.val, "when: %v", err)
-			} else {
-				st.When = c
-				refs, _ := c.refs()
-				for _, r := range refs {
-					l.checkRef(r, c.Pos, rc)
-				}
-			}
-		}
+		st.When = l.when(p.val, rc)
 	}
 	if p, ok := keys["retry"]; ok {
 		l.retry(p.val, &st.Retry)
@@ -184,6 +211,24 @@ func (l *loader) step(i int, n *yaml.Node) *Step {
 		l.checkRefs(strs, own)
 	}
 	return st
+}
+
+// when parses a condition and checks its references.
+func (l *loader) when(n *yaml.Node, rc refCtx) *Condition {
+	s, ok := l.scalarString(n, "when")
+	if !ok {
+		return nil
+	}
+	c, err := ParseCondition(s, l.pos(n))
+	if err != nil {
+		l.errorf(n, "when: %v", err)
+		return nil
+	}
+	refs, _ := c.refs()
+	for _, r := range refs {
+		l.checkRef(r, c.Pos, rc)
+	}
+	return c
 }
 
 func keyNames(ps []pair) string {
@@ -382,6 +427,8 @@ func (l *loader) checkRef(r *ref, pos Pos, rc refCtx) {
 		switch {
 		case info == nil:
 			l.at(pos, "%s: undefined step %s", r.text, r.step)
+		case info.group != nil:
+			l.at(pos, "%s: %s is a group of steps and has no outputs of its own; use one of its steps' (%s)", r.text, r.step, strings.Join(info.group, ", "))
 		case info.index > rc.idx:
 			l.at(pos, "%s: step %s comes later (line %d); only earlier steps' outputs can be used", r.text, r.step, info.line)
 		case info.index == rc.idx && !rc.own:

@@ -97,7 +97,36 @@ type Step struct {
 	// was interrupted too, not only for one that succeeded: an install
 	// that fails half way leaves half a control plane behind.
 	UndoFailed bool
-	Pos        Pos
+	// Group is the group this step belongs to, or nil. A grouped step's
+	// Foreach and MaxParallel are its group's, so whatever treats foreach
+	// steps (scopes, per-item outputs, plans) treats it alike.
+	Group *Group
+	Pos   Pos
+}
+
+// Group runs its steps item-major: for each item of Foreach (at most
+// MaxParallel items at once), its steps in order, the next one only after
+// the previous succeeded or was skipped. Its steps are also in
+// Playbook.Steps, in order and next to each other; the group itself has no
+// entry there, no kind and no outputs. The item list is frozen in the
+// journal under the group's ID.
+type Group struct {
+	ID          string
+	Description string
+	Foreach     *Foreach
+	MaxParallel int        // >= 1 after loading
+	When        *Condition // evaluated per item, before each step's own when
+	Steps       []*Step
+	Pos         Pos
+}
+
+// ItemsID is the id under which the step's foreach items are frozen: its
+// group's for a grouped step, else its own.
+func (s *Step) ItemsID() string {
+	if s.Group != nil {
+		return s.Group.ID
+	}
+	return s.ID
 }
 
 // Foreach says where a step's items come from. Exactly one field is set.

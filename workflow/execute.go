@@ -19,10 +19,28 @@ var errPaused = errors.New("paused at a gate")
 // journal are passed over, so the same walk serves start and resume.
 func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
 	out := Outcome{RunID: r.run.ID}
+	var done *playbooks.Group
 	for _, st := range r.pb.Steps {
-		items, err := e.items(ctx, r, st)
-		if err == nil {
-			err = e.runStep(ctx, r, st, items)
+		failed := st.ID
+		var err error
+		if g := st.Group; g != nil {
+			// A group's steps are next to each other in pb.Steps: the
+			// first one runs the whole group, item by item.
+			if g == done {
+				continue
+			}
+			done = g
+			err = e.runGroup(ctx, r, g)
+			var se *StepError
+			if errors.As(err, &se) {
+				failed = se.Step
+			}
+		} else {
+			var items []string
+			items, err = e.items(ctx, r, st.ID, st.Foreach)
+			if err == nil {
+				err = e.runStep(ctx, r, st, items)
+			}
 		}
 		switch {
 		case err == nil:
@@ -38,7 +56,7 @@ func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
 			return out, fmt.Errorf("run %s: %w", r.run.ID, ErrInterrupted)
 		default:
 			out.Status = StatusFailed
-			if jerr := r.append(journal.Event{Type: EvRunFailed, Step: st.ID, Error: err.Error()}); jerr != nil {
+			if jerr := r.append(journal.Event{Type: EvRunFailed, Step: failed, Error: err.Error()}); jerr != nil {
 				return out, errors.Join(err, jerr)
 			}
 			return out, err
@@ -48,22 +66,23 @@ func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
 	return out, r.append(journal.Event{Type: EvRunSucceeded})
 }
 
-// items returns a step's instances' items. A foreach list is expanded once
-// and frozen in the journal, so a resume walks the same items in the same
-// order even if the parameters or the cluster changed since.
-func (e *Engine) items(ctx context.Context, r *runCtx, st *playbooks.Step) ([]string, error) {
-	if st.Foreach == nil {
+// items returns the items of a step's (or a group's, under its id)
+// instances. A foreach list is expanded once and frozen in the journal, so a
+// resume walks the same items in the same order even if the parameters or
+// the cluster changed since.
+func (e *Engine) items(ctx context.Context, r *runCtx, id string, fe *playbooks.Foreach) ([]string, error) {
+	if fe == nil {
 		return []string{""}, nil
 	}
-	if items, ok := r.frozenItems(st.ID); ok {
+	if items, ok := r.frozenItems(id); ok {
 		return items, nil
 	}
-	items, err := e.expand(ctx, r, st.Foreach)
+	items, err := e.expand(ctx, r, fe)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: foreach: %w", st.ID, err)
+		return nil, fmt.Errorf("step %s: foreach: %w", id, err)
 	}
 	data, _ := json.Marshal(itemsData{Items: items})
-	return items, r.append(journal.Event{Type: EvItemsFrozen, Step: st.ID, Data: data})
+	return items, r.append(journal.Event{Type: EvItemsFrozen, Step: id, Data: data})
 }
 
 func (e *Engine) expand(ctx context.Context, r *runCtx, fe *playbooks.Foreach) ([]string, error) {
@@ -102,11 +121,42 @@ func (e *Engine) expand(ctx context.Context, r *runCtx, fe *playbooks.Foreach) (
 }
 
 // runStep runs a step's instances in item order, at most MaxParallel at once.
-// After the first failure or pause no new instance starts; the running ones
-// finish, so the journal never holds an instance abandoned mid-way by us.
 func (e *Engine) runStep(ctx context.Context, r *runCtx, st *playbooks.Step, items []string) error {
-	limit := max(st.MaxParallel, 1)
-	sem := make(chan struct{}, limit)
+	return runItems(ctx, st.MaxParallel, items, func(item string, _ func() bool) error {
+		return e.runInstance(ctx, r, st, item)
+	})
+}
+
+// runGroup runs a group item-major: for each item, its steps in order, each
+// only after the previous one succeeded or was skipped. Instances already
+// finished in the journal pass at once, so a resume continues every item at
+// the step where it stopped.
+func (e *Engine) runGroup(ctx context.Context, r *runCtx, g *playbooks.Group) error {
+	items, err := e.items(ctx, r, g.ID, g.Foreach)
+	if err != nil {
+		return err
+	}
+	return runItems(ctx, g.MaxParallel, items, func(item string, stopped func() bool) error {
+		for _, st := range g.Steps {
+			// Another item failed or paused: like a foreach step, start
+			// nothing new; this item continues here on resume.
+			if stopped() {
+				return nil
+			}
+			if err := e.runInstance(ctx, r, st, item); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// runItems calls run for each item in order, at most limit at once. After
+// the first failure or pause no new item starts, and run is told so through
+// stopped; the running ones finish, so the journal never holds an instance
+// abandoned mid-way by us.
+func runItems(ctx context.Context, limit int, items []string, run func(item string, stopped func() bool) error) error {
+	sem := make(chan struct{}, max(limit, 1))
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -132,7 +182,7 @@ func (e *Engine) runStep(ctx context.Context, r *runCtx, st *playbooks.Step, ite
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := e.runInstance(ctx, r, st, item); err != nil {
+			if err := run(item, stopped); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -158,7 +208,7 @@ func (r *runCtx) waiting() []Waiting {
 	var out []Waiting
 	r.mu.Lock()
 	for _, st := range r.pb.Steps {
-		items := r.state.Items[st.ID]
+		items := r.state.Items[st.ItemsID()]
 		if st.Foreach == nil {
 			items = []string{""}
 		}

@@ -31,13 +31,23 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 	}
 	hasItem := st.Foreach != nil
 	sc := r.scope(item, hasItem)
-	if in.Status == InstPending && st.When != nil {
-		ok, err := st.When.Eval(sc)
-		if err != nil {
-			return &StepError{Step: st.ID, Item: item, Err: fmt.Errorf("when %q: %w", st.When.Source, err)}
-		}
-		if !ok {
-			return r.append(journal.Event{Type: EvInstanceSkipped, Step: st.ID, Item: item, Evidence: "when " + st.When.Source + " is false"})
+	if in.Status == InstPending {
+		// A group's when applies to each of its steps' instances, so that
+		// every instance of a skipped item is journaled as skipped.
+		for _, c := range []struct {
+			when *playbooks.Condition
+			what string
+		}{{groupWhen(st), "group when "}, {st.When, "when "}} {
+			if c.when == nil {
+				continue
+			}
+			ok, err := c.when.Eval(sc)
+			if err != nil {
+				return &StepError{Step: st.ID, Item: item, Err: fmt.Errorf("%s%q: %w", c.what, c.when.Source, err)}
+			}
+			if !ok {
+				return r.append(journal.Event{Type: EvInstanceSkipped, Step: st.ID, Item: item, Evidence: c.what + c.when.Source + " is false"})
+			}
 		}
 	}
 	// Nanoseconds, so two steps restarting the same Deployment within one
@@ -95,6 +105,13 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 			return err
 		}
 	}
+}
+
+func groupWhen(st *playbooks.Step) *playbooks.Condition {
+	if st.Group == nil {
+		return nil
+	}
+	return st.Group.When
 }
 
 func (e *Engine) progress(step, item string) func(string) {

@@ -23,6 +23,8 @@ type touchParams struct {
 	Block bool `yaml:"block"`
 	// Hold makes Run wait on the test's hold channel, to test parallelism.
 	Hold bool `yaml:"hold"`
+	// FailItem makes every call for that item fail for good.
+	FailItem string `yaml:"failItem"`
 }
 
 func (p *touchParams) Outputs() []string { return []string{"value"} }
@@ -144,6 +146,9 @@ func (k *testKinds) touch(ctx context.Context, kind string, in steps.Instance, p
 	if p.Block {
 		<-ctx.Done()
 		return steps.Result{}, ctx.Err()
+	}
+	if p.FailItem != "" && p.FailItem == in.Item {
+		return steps.Result{}, steps.Permanent(fmt.Errorf("fails for item %s", in.Item))
 	}
 	if try <= p.FailTimes {
 		err := fmt.Errorf("flaky failure %d", try)

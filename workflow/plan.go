@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cairn-dev/cairn/playbooks"
 )
@@ -9,6 +10,7 @@ import (
 // PlanEntry is one instance in a plan: what would happen to it, and why.
 type PlanEntry struct {
 	Step        string `json:"step"`
+	Group       string `json:"group,omitempty"` // the group the step belongs to
 	Item        string `json:"item,omitempty"`
 	Kind        string `json:"kind"`
 	Description string `json:"description,omitempty"`
@@ -45,27 +47,56 @@ func (e *Engine) ResumePlan(runID string, pb *playbooks.Playbook, vals playbooks
 
 func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry {
 	var out []PlanEntry
+	var done *playbooks.Group
 	for _, step := range pb.Steps {
+		if g := step.Group; g != nil {
+			// A group runs item-major, and its plan reads the same way.
+			if g == done {
+				continue
+			}
+			done = g
+			items, note := planItems(step, vals, st)
+			for _, item := range items {
+				for _, child := range g.Steps {
+					out = append(out, planEntry(child, item, note, vals, st))
+				}
+			}
+			continue
+		}
 		items, note := planItems(step, vals, st)
 		for _, item := range items {
-			sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
-				Output: func(s, n string) (string, error) { return fmt.Sprintf("<steps.%s.%s>", s, n), nil }}
-			pe := PlanEntry{Step: step.ID, Item: item, Kind: step.Kind, Description: step.Description, Action: PlanRun, Reason: note}
-			if r, err := renderParams(step.Params, sc); err == nil {
-				pe.Params = r.json
-			}
-			if step.Undo != nil {
-				pe.Undo = step.Undo.Kind
-			}
-			if st != nil {
-				pe.Action, pe.Reason = resumeAction(step, st.Instances[Key(step.ID, item)])
-			} else if step.When != nil {
-				pe.Reason = "only when " + step.When.Source
-			}
-			out = append(out, pe)
+			out = append(out, planEntry(step, item, note, vals, st))
 		}
 	}
 	return out
+}
+
+func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, st *State) PlanEntry {
+	sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
+		Output: func(s, n string) (string, error) { return fmt.Sprintf("<steps.%s.%s>", s, n), nil }}
+	pe := PlanEntry{Step: step.ID, Item: item, Kind: step.Kind, Description: step.Description, Action: PlanRun, Reason: note}
+	if step.Group != nil {
+		pe.Group = step.Group.ID
+	}
+	if r, err := renderParams(step.Params, sc); err == nil {
+		pe.Params = r.json
+	}
+	if step.Undo != nil {
+		pe.Undo = step.Undo.Kind
+	}
+	var when []string
+	if step.Group != nil && step.Group.When != nil {
+		when = append(when, step.Group.When.Source)
+	}
+	if step.When != nil {
+		when = append(when, step.When.Source)
+	}
+	if st != nil {
+		pe.Action, pe.Reason = resumeAction(step, st.Instances[Key(step.ID, item)])
+	} else if len(when) > 0 {
+		pe.Reason = "only when " + strings.Join(when, " and ")
+	}
+	return pe
 }
 
 func planItems(step *playbooks.Step, vals playbooks.Values, st *State) ([]string, string) {
@@ -74,7 +105,7 @@ func planItems(step *playbooks.Step, vals playbooks.Values, st *State) ([]string
 		return []string{""}, ""
 	}
 	if st != nil {
-		if items, ok := st.Items[step.ID]; ok {
+		if items, ok := st.Items[step.ItemsID()]; ok {
 			return items, "items frozen in the journal"
 		}
 	}

@@ -103,7 +103,7 @@ func (r *runCtx) output(stepID, item, name string) (string, error) {
 	}
 	key := stepID
 	if st.Foreach != nil {
-		items, _ := r.frozenItems(stepID)
+		items, _ := r.frozenItems(st.ItemsID())
 		switch {
 		case slices.Contains(items, item):
 			key = Key(stepID, item)

@@ -110,7 +110,19 @@ func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
 	}
 	tw := newTable(w)
 	row(tw, "#", "INSTANCE", "KIND", "ACTION", "UNDO", "WHY / PARAMS")
+	lastGroup := ""
 	for i, e := range entries {
+		// A group runs item-major: head each item's run of its steps.
+		instance := workflow.Key(e.Step, e.Item)
+		if e.Group != "" {
+			if g := workflow.Key(e.Group, e.Item); g != lastGroup {
+				row(tw, "", "group "+g, "-", "-", "-", "the steps below run in order for this item")
+				lastGroup = g
+			}
+			instance = "  " + instance
+		} else {
+			lastGroup = ""
+		}
 		undo := e.Undo
 		if undo == "" {
 			undo = "-"
@@ -121,7 +133,7 @@ func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
 		if detail == "" {
 			detail = firstLine(e.Params)
 		}
-		row(tw, i+1, workflow.Key(e.Step, e.Item), e.Kind, e.Action, undo, detail)
+		row(tw, i+1, instance, e.Kind, e.Action, undo, detail)
 	}
 	return tw.Flush()
 }

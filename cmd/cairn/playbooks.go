@@ -104,21 +104,39 @@ func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\nSTEPS")
 	var undo []string
+	var group *playbooks.Group
 	for i, s := range pb.Steps {
-		fmt.Fprintf(w, "  %2d. %s [%s] %s\n", i+1, s.ID, s.Kind, s.Description)
-		if s.Foreach != nil {
-			fmt.Fprintf(w, "      for each item (at most %d at once)\n", s.MaxParallel)
+		indent := "      "
+		if g := s.Group; g != nil {
+			if g != group {
+				fmt.Fprintf(w, "      group %s: %s\n", g.ID, g.Description)
+				fmt.Fprintf(w, "        for each item (at most %d at once), the steps below in order, each after the previous one succeeded\n", g.MaxParallel)
+				if g.When != nil {
+					fmt.Fprintf(w, "        only when %s\n", g.When.Source)
+				}
+			}
+			fmt.Fprintf(w, "  %2d.   %s [%s] %s\n", i+1, s.ID, s.Kind, s.Description)
+			indent = "        "
+		} else {
+			fmt.Fprintf(w, "  %2d. %s [%s] %s\n", i+1, s.ID, s.Kind, s.Description)
+			if s.Foreach != nil {
+				fmt.Fprintf(w, "%sfor each item (at most %d at once)\n", indent, s.MaxParallel)
+			}
 		}
+		group = s.Group
 		if s.When != nil {
-			fmt.Fprintf(w, "      only when %s\n", s.When.Source)
+			fmt.Fprintf(w, "%sonly when %s\n", indent, s.When.Source)
 		}
 		if s.Check != nil {
-			fmt.Fprintf(w, "      check: %s decides whether it is already done\n", s.Check.Kind)
+			fmt.Fprintf(w, "%scheck: %s decides whether it is already done\n", indent, s.Check.Kind)
 		}
 		if s.Undo != nil {
 			each := ""
 			if s.Foreach != nil {
 				each = ", for each item it did, newest first"
+			}
+			if s.Group != nil {
+				each += " (item by item, in reverse, with group " + s.Group.ID + "'s other undos)"
 			}
 			if s.UndoFailed {
 				each += ", also if it failed part way"
