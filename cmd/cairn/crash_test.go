@@ -18,7 +18,9 @@ import (
 	"time"
 )
 
-var wantEffects = []string{"each one", "each three", "each two", "first", "last", "wide a", "wide b", "wide c", "wide d"}
+var wantEffects = []string{"each one", "each three", "each two", "first", "last",
+	"move-a one", "move-a three", "move-a two", "move-b one", "move-b three", "move-b two",
+	"wide a", "wide b", "wide c", "wide d"}
 
 type crashRun struct {
 	t       *testing.T
