@@ -180,26 +180,33 @@ func TestIstioCanaryTagsUpgrade(t *testing.T) {
 	if n := w.h.fakeCalls("uninstall", w.oldRev); n != 1 {
 		t.Errorf("istioctl uninstall ran %d times, want 1", n)
 	}
-	// One namespace at a time: each restart had rolled out before the
-	// next namespace was restarted.
-	running := ""
+	// One namespace at a time: each namespace was restarted, rolled out,
+	// checked and verified before the next one was restarted.
+	current, verified := "", map[string]bool{}
 	for _, ev := range w.h.events(run) {
-		if ev["step"] != "rest" {
+		step, _ := ev["step"].(string)
+		item, _ := ev["item"].(string)
+		if !strings.HasPrefix(step, "rest-") || step == "rest-rollback-point" {
 			continue
 		}
-		item, _ := ev["item"].(string)
-		switch ev["type"] {
-		case "instance.started":
-			if running != "" {
-				t.Errorf("rest[%s] started while rest[%s] was still rolling out", item, running)
+		switch {
+		case step == "rest-restart" && ev["type"] == "instance.started":
+			if current != "" && !verified[current] {
+				t.Errorf("rest-restart[%s] started before %s was verified", item, current)
 			}
-			running = item
-		case "instance.succeeded":
+			current = item
+		case item != current:
+			t.Errorf("%s[%s] %v while namespace %s was in progress", step, item, ev["type"], current)
+		case step == "rest-restart" && ev["type"] == "instance.succeeded":
 			if ev, _ := ev["evidence"].(string); !strings.Contains(ev, "rolled out (generation") {
-				t.Errorf("rest[%s] finished without waiting for its rollout: %q", item, ev)
+				t.Errorf("rest-restart[%s] finished without waiting for its rollout: %q", item, ev)
 			}
-			running = ""
+		case step == "rest-verify" && ev["type"] == "instance.succeeded":
+			verified[item] = true
 		}
+	}
+	if len(verified) != len(w.apps)-1 {
+		t.Errorf("%d other namespaces verified, want %d", len(verified), len(w.apps)-1)
 	}
 }
 
@@ -330,17 +337,17 @@ func TestIstioCanaryTagsRollbackPartWayThroughNamespaces(t *testing.T) {
 		if r := h.cairn(kill, "resume", run); r.code != -1 {
 			t.Fatalf("resume: exit %d, want SIGKILL\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		restarted, statusStarted := 0, false
+		restarted, verified := 0, 0
 		for _, ev := range h.events(run) {
 			switch {
-			case ev["step"] == "rest" && ev["type"] == "instance.succeeded":
+			case ev["step"] == "rest-restart" && ev["type"] == "instance.succeeded":
 				restarted++
-			case ev["step"] == "rest-status":
-				statusStarted = true
+			case ev["step"] == "rest-verify" && ev["type"] == "instance.succeeded":
+				verified++
 			}
 		}
-		if statusStarted {
-			t.Fatalf("the kills never stopped the run inside rest")
+		if verified == len(w.apps)-1 {
+			t.Fatalf("the kills never stopped the run part way through the other namespaces")
 		}
 		if restarted >= 1 {
 			break
@@ -358,7 +365,7 @@ func TestIstioCanaryTagsRollbackPartWayThroughNamespaces(t *testing.T) {
 		switch {
 		case ev["type"] == "undo.succeeded" && strings.HasPrefix(step, "tag-rollback-point") && tagBack < 0:
 			tagBack = i
-		case ev["type"] == "undo.started" && (step == "rest" || step == "rest-rollback-point"):
+		case ev["type"] == "undo.started" && (step == "rest-restart" || step == "rest-rollback-point"):
 			restarts++
 			if tagBack < 0 {
 				t.Errorf("%s[%v] was restarted before the tag moved back", step, ev["item"])
