@@ -30,6 +30,7 @@ func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
 				continue
 			}
 			done = g
+			failed = g.ID // unless one of its steps failed
 			err = e.runGroup(ctx, r, g)
 			var se *StepError
 			if errors.As(err, &se) {

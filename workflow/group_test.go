@@ -324,3 +324,31 @@ func TestGroupPlanIsItemMajor(t *testing.T) {
 		t.Fatalf("resume plan actions %v", actions)
 	}
 }
+
+func TestGroupOverItemSource(t *testing.T) {
+	h := newHarness(t)
+	pb := h.load(`apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: source-group}
+steps:
+  - id: move
+    foreach: {list: {list: [x]}}
+    steps:
+      - id: one
+        touch: {value: "one-${item}"}
+      - id: two
+        touch: {value: "two-${steps.one.value}"}
+  - id: after
+    touch: {value: "after-${steps.two.value}"}
+`)
+	out, err := h.start(pb, nil)
+	if err != nil || out.Status != StatusSucceeded {
+		t.Fatalf("run: %v %v", out.Status, err)
+	}
+	if got, want := h.values(), []string{"one-x", "two-one-x", "after-two-one-x"}; !slices.Equal(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+	if items := h.state(out.RunID).Items["move"]; !slices.Equal(items, []string{"x"}) {
+		t.Fatalf("frozen items %v", items)
+	}
+}
