@@ -94,10 +94,10 @@ func contains(list []string, s string) bool {
 // event is the part of a `cairn journal export` line this checks.
 type event struct {
 	Event *struct {
-		Type     string `json:"type"`
-		Step     string `json:"step"`
-		Item     string `json:"item"`
-		Attempt  int    `json:"attempt"`
+		Type    string `json:"type"`
+		Step    string `json:"step"`
+		Item    string `json:"item"`
+		Attempt int    `json:"attempt"`
 	} `json:"event"`
 }
 
