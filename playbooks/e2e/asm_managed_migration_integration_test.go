@@ -270,6 +270,11 @@ func TestAsmManagedMigration(t *testing.T) {
 	w.h.mustCairn(0, "approve", run, "ready-to-remove-in-cluster")
 	w.h.mustCairn(0, "resume", run)
 	w.assertAfter()
+	// After the canary, the other namespaces one at a time, in order.
+	got := w.h.assertItemByItem(run, "migrate-label", "migrate-restart", "migrate-status", "migrate-verify")
+	if want := w.apps[1:]; !slices.Equal(got, want) {
+		t.Errorf("the other namespaces ran in the order %v, want %v", got, want)
+	}
 	// gcloud get-credentials made the GKE context current in the tools' kubeconfig.
 	if kc, err := clientcmd.LoadFromFile(w.kubeconfig); err != nil {
 		t.Error(err)

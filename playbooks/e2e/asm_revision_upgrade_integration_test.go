@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,11 @@ func TestAsmRevisionUpgradeFromRevision(t *testing.T) {
 	w.finish(run)
 	w.assertAfter()
 	w.assertOneRestart()
+	// The other namespaces, one at a time and in the order given.
+	got := w.h.assertItemByItem(run, "rest-relabel", "rest-verify-labels", "rest-restart", "rest-status", "rest-verify")
+	if want := w.apps[1:]; !slices.Equal(got, want) {
+		t.Errorf("the other namespaces ran in the order %v, want %v", got, want)
+	}
 	if n := w.h.fakeCalls("-f"); n != 0 {
 		t.Errorf("install got -f without an overlay (%d calls)", n)
 	}

@@ -93,3 +93,48 @@ func hasEvent(evs []map[string]any, name string) bool {
 	}
 	return false
 }
+
+// assertItemByItem checks that a step group's steps (in their order) ran
+// one item at a time: each item went through them in order, and the next
+// item's first step started only after the previous item's last step
+// succeeded. It returns the items in the order they ran.
+func (h *harness) assertItemByItem(run string, steps ...string) []string {
+	t := h.t
+	t.Helper()
+	idx := map[string]int{}
+	for i, s := range steps {
+		idx[s] = i
+	}
+	var items []string
+	cur, next := "", 0 // next: the step cur must run next
+	for _, ev := range h.events(run) {
+		step, _ := ev["step"].(string)
+		item, _ := ev["item"].(string)
+		i, ok := idx[step]
+		if !ok {
+			continue
+		}
+		switch ev["type"] {
+		case "instance.started":
+			if item != cur {
+				if cur != "" && next != len(steps) {
+					t.Errorf("%s[%s] started while %s had run only %d of its %d steps", step, item, cur, next, len(steps))
+				}
+				cur, next = item, 0
+				items = append(items, item)
+			}
+			if i != next {
+				t.Errorf("%s[%s] started out of order (expected %s next)", step, item, steps[min(next, len(steps)-1)])
+			}
+		case "instance.succeeded", "instance.checked":
+			if item != cur || i != next {
+				t.Errorf("%s[%s] finished out of order", step, item)
+			}
+			next = i + 1
+		}
+	}
+	if cur != "" && next != len(steps) {
+		t.Errorf("the last item %s ran only %d of its %d steps", cur, next, len(steps))
+	}
+	return items
+}
