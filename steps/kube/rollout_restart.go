@@ -69,11 +69,7 @@ func (x *restarter) Check(ctx context.Context, in steps.Instance) (bool, error) 
 	if !p.Wait {
 		return true, nil
 	}
-	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, nil)
-	if err != nil {
-		return false, err
-	}
-	return w.doneNow(ctx)
+	return rolledOutNow(ctx, x.cl, p.Selection)
 }
 
 // Run stamps restartedAt = in.Token into each pod template. Because the
@@ -128,25 +124,11 @@ func (x *restarter) Run(ctx context.Context, in steps.Instance) (steps.Result, e
 		lines = append(lines, "no "+p.describe(deploymentMapping)+" (allowEmpty)")
 	}
 	if p.Wait && len(objs) > 0 {
-		waited, err := x.wait(ctx, in, p)
+		waited, err := waitRolledOut(ctx, x.cl, p.Selection, p.Timeout, in.Report)
 		lines = append(lines, waited...)
 		if err != nil {
 			return fail(err)
 		}
 	}
 	return steps.Result{Evidence: strings.Join(lines, "\n")}, nil
-}
-
-// wait is kube.rolloutStatus over the same selection.
-func (x *restarter) wait(ctx context.Context, in steps.Instance, p *RestartParams) ([]string, error) {
-	if p.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
-		defer cancel()
-	}
-	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, in.Report)
-	if err != nil {
-		return nil, err
-	}
-	return w.run(ctx)
 }

@@ -34,11 +34,7 @@ func (x *statusWaiter) Check(ctx context.Context, in steps.Instance) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, nil)
-	if err != nil {
-		return false, err
-	}
-	return w.doneNow(ctx)
+	return rolledOutNow(ctx, x.cl, p.Selection)
 }
 
 // Run waits with one list+watch; see rolloutWait.
@@ -47,18 +43,34 @@ func (x *statusWaiter) Run(ctx context.Context, in steps.Instance) (steps.Result
 	if err != nil {
 		return steps.Result{}, err
 	}
-	if p.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
-		defer cancel()
-	}
-	w, err := newRolloutWait(x.cl.Dynamic, deploymentMapping, p.Selection, in.Report)
-	if err != nil {
-		return steps.Result{}, err
-	}
-	lines, err := w.run(ctx)
+	lines, err := waitRolledOut(ctx, x.cl, p.Selection, p.Timeout, in.Report)
 	if err != nil {
 		return steps.Result{}, err
 	}
 	return steps.Result{Evidence: strings.Join(lines, "\n")}, nil
+}
+
+// rolledOutNow reads the selected Deployments once: are all rolled out?
+func rolledOutNow(ctx context.Context, cl *steps.Cluster, sel Selection) (bool, error) {
+	w, err := newRolloutWait(cl.Dynamic, deploymentMapping, sel, nil)
+	if err != nil {
+		return false, err
+	}
+	return w.doneNow(ctx)
+}
+
+// waitRolledOut waits (one list+watch) until the selected Deployments have
+// rolled out, at most timeout when it is positive; kube.rolloutStatus and
+// kube.rolloutRestart with wait share it.
+func waitRolledOut(ctx context.Context, cl *steps.Cluster, sel Selection, timeout time.Duration, report func(string, ...any)) ([]string, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	w, err := newRolloutWait(cl.Dynamic, deploymentMapping, sel, report)
+	if err != nil {
+		return nil, err
+	}
+	return w.run(ctx)
 }
