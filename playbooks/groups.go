@@ -43,19 +43,7 @@ func (l *loader) group(i int, n *yaml.Node) {
 			others = append(others, kv)
 		}
 	}
-	if p, ok := keys["id"]; !ok {
-		l.errorf(n, "%s: missing id", label)
-	} else if id, ok := l.scalarString(p.val, label+".id"); ok {
-		g.ID = id
-		if !idRE.MatchString(id) {
-			l.errorf(p.val, "bad step id %q: must match %s", id, idRE)
-		} else if info := l.steps[id]; info.index != idx {
-			l.errorf(p.val, "duplicate step id %s (first at line %d)", id, info.line)
-			label = "group " + id
-		} else {
-			label = "group " + id
-		}
-	}
+	g.ID, _, label = l.stepID(n, keys, idx, label, "group ")
 	for _, kv := range others {
 		k := kv.key.Value
 		if slices.Contains(stepKeys, k) {

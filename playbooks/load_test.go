@@ -134,7 +134,7 @@ func TestLoadErrors(t *testing.T) {
 		{"undo own output ok, check not", step("  - id: a\n    exec: {argv: [x], outputs: {o: {json: .a}}}\n    check: {gate: {message: \"${steps.a.o}\"}}\n    undo: {gate: {message: \"${steps.a.o}\"}}\n"),
 			"t.yaml:8:29: ${steps.a.o}: a step cannot use its own outputs (only its undo can)"},
 		{"unknown kind outputs not doubted", step("  - id: a\n    nope: {}\n  - id: b\n    gate: {message: \"${steps.a.x}\"}\n"),
-			"t.yaml:7:5: unknown step kind nope (kinds: assert, exec, gate, types; step keys: id, description, foreach, maxParallel, when, retry, timeout, check, undo, undoFailed)"},
+			"t.yaml:7:5: unknown step kind nope (kinds: assert, exec, gate, types; step keys: id, description, foreach, maxParallel, when, retry, timeout, check, undo, undoFailed, irreversible)"},
 		{"undoFailed without undo", step("  - id: a\n    gate: {}\n    undoFailed: true\n"),
 			"t.yaml:8:5: undoFailed needs an undo to run"},
 		{"undoFailed not a bool", step("  - id: a\n    gate: {}\n    undoFailed: yes please\n    undo: {gate: {}}\n"),
@@ -231,5 +231,26 @@ func TestLoadDocumentMarkers(t *testing.T) {
 	_, err := Load("t.yaml", []byte(body+"---\n---\nfoo: 1\n"), testRegistry{})
 	if err == nil || err.Error() != "t.yaml:7:1: a second YAML document starts here; the file must hold exactly one" {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestKindsAndClusterRefs(t *testing.T) {
+	pb := mustLoad(t, header+`steps:
+  - id: a
+    foreach: {list.static: {}}
+    exec: {argv: [istioctl, "--kubeconfig", "${cluster.kubeconfig}"]}
+    check: {assert: {that: x}}
+    undo: {gate: {}}
+  - id: b
+    exec: {argv: [echo]}
+`)
+	if got := pb.Kinds(); !reflect.DeepEqual(got, []string{"exec", "assert", "gate", "list.static"}) {
+		t.Errorf("Kinds() = %v", got)
+	}
+	if !pb.ClusterRefs {
+		t.Error("ClusterRefs not set for a playbook using ${cluster.kubeconfig}")
+	}
+	if mustLoad(t, header+"steps:\n  - id: a\n    exec: {argv: [echo]}\n").ClusterRefs {
+		t.Error("ClusterRefs set for a playbook without cluster references")
 	}
 }

@@ -48,6 +48,8 @@ func (l *loader) checkRef(r *ref, pos Pos, rc refCtx) {
 		} else if !rc.item {
 			l.at(pos, "%s is only defined in a step with foreach", r.text)
 		}
+	case refCluster:
+		l.pb.ClusterRefs = true
 	case refStep:
 		info := l.steps[r.step]
 		switch {

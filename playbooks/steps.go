@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var stepKeys = []string{"id", "description", "foreach", "maxParallel", "when", "retry", "timeout", "check", "undo", "undoFailed"}
+var stepKeys = []string{"id", "description", "foreach", "maxParallel", "when", "retry", "timeout", "check", "undo", "undoFailed", "irreversible"}
 
 func (l *loader) stepList(n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
@@ -45,6 +45,7 @@ func (l *loader) stepList(n *yaml.Node) {
 			l.pb.Steps = append(l.pb.Steps, st)
 		}
 	}
+	l.checkPointsOfNoReturn()
 }
 
 // recordStep gives a step node its flat index and records its id. It
@@ -71,6 +72,30 @@ func (l *loader) recordStep(sn *yaml.Node, next *int) *stepInfo {
 }
 
 // step loads one ordinary step; g is its group, or nil for a top-level step.
+// stepID reads the id of the step or group at index i. It returns the id,
+// the step's info when the id is valid and its own (not a duplicate), and
+// the label to name it by in later messages (prefix + id).
+func (l *loader) stepID(n *yaml.Node, keys map[string]pair, i int, label, prefix string) (string, *stepInfo, string) {
+	p, ok := keys["id"]
+	if !ok {
+		l.errorf(n, "%s: missing id", label)
+		return "", nil, label
+	}
+	id, ok := l.scalarString(p.val, label+".id")
+	if !ok {
+		return "", nil, label
+	}
+	if !idRE.MatchString(id) {
+		l.errorf(p.val, "bad step id %q: must match %s", id, idRE)
+		return id, nil, label
+	}
+	if info := l.steps[id]; info.index != i {
+		l.errorf(p.val, "duplicate step id %s (first at line %d)", id, info.line)
+		return id, nil, prefix + id
+	}
+	return id, l.steps[id], prefix + id
+}
+
 func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 	i := l.stepIndex[n]
 	if n.Kind != yaml.MappingNode {
@@ -94,20 +119,7 @@ func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 		}
 	}
 	var self *stepInfo
-	if p, ok := keys["id"]; !ok {
-		l.errorf(n, "%s: missing id", label)
-	} else if id, ok := l.scalarString(p.val, label+".id"); ok {
-		st.ID = id
-		if !idRE.MatchString(id) {
-			l.errorf(p.val, "bad step id %q: must match %s", id, idRE)
-		} else if info := l.steps[id]; info.index != i {
-			l.errorf(p.val, "duplicate step id %s (first at line %d)", id, info.line)
-			label = "step " + id
-		} else {
-			self = info
-			label = "step " + id
-		}
-	}
+	st.ID, self, label = l.stepID(n, keys, i, label, "step ")
 	if p, ok := keys["description"]; ok {
 		st.Description, _ = l.scalarString(p.val, "description")
 	}
@@ -182,6 +194,16 @@ func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 		st.UndoFailed = l.boolean(p.val, "undoFailed")
 		if _, hasUndo := keys["undo"]; !hasUndo && st.UndoFailed {
 			l.errorf(p.key, "undoFailed needs an undo to run")
+		}
+	}
+	if p, ok := keys["irreversible"]; ok {
+		st.Irreversible, _ = l.scalarString(p.val, "irreversible")
+		st.IrreversiblePos = l.pos(p.key)
+		switch {
+		case strings.TrimSpace(st.Irreversible) == "":
+			l.errorf(p.val, "irreversible: say why the step cannot be undone (the reason is shown when a rollback is refused)")
+		case keys["undo"].key != nil:
+			l.errorf(p.key, "%s: an irreversible step cannot have an undo", label)
 		}
 	}
 	if p, ok := keys["undo"]; ok {

@@ -1,9 +1,11 @@
 package playbooks
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,7 +18,17 @@ type Scope struct {
 	// Output resolves ${steps.ID.NAME} at run time (the engine decides which
 	// instance's outputs apply).
 	Output func(stepID, name string) (string, error)
+	// Cluster holds ${cluster.NAME}: the kubeconfig file and context that
+	// select the run's cluster for a tool. nil when the run has no cluster.
+	Cluster map[string]string
 }
+
+// ErrNoClusterBound is rendering ${cluster.NAME} for a run that is bound to
+// no cluster.
+var ErrNoClusterBound = errors.New("the run is bound to no cluster")
+
+// ClusterRefs are the names ${cluster.NAME} may use.
+var ClusterRefs = []string{"kubeconfig", "context"}
 
 type refKind int
 
@@ -24,6 +36,7 @@ const (
 	refParam refKind = iota + 1
 	refItem
 	refStep
+	refCluster
 )
 
 // ref is one parsed ${...}. text is the reference as written, for messages.
@@ -46,7 +59,7 @@ var (
 	outputNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
 
-const refHelp = "use ${params.NAME}, ${steps.ID.NAME} or ${item}; write $${ for a literal ${"
+const refHelp = "use ${params.NAME}, ${steps.ID.NAME}, ${item}, ${cluster.kubeconfig} or ${cluster.context}; write $${ for a literal ${"
 
 // parseTemplate splits s into literals and references. It is the single
 // grammar used both by load-time validation and by rendering, so anything
@@ -96,6 +109,10 @@ func parseRef(text string) (*ref, error) {
 		return &ref{kind: refParam, name: parts[1], text: text}, nil
 	case len(parts) == 3 && parts[0] == "steps" && idRE.MatchString(parts[1]) && outputNameRE.MatchString(parts[2]):
 		return &ref{kind: refStep, step: parts[1], name: parts[2], text: text}, nil
+	case len(parts) == 2 && parts[0] == "cluster" && slices.Contains(ClusterRefs, parts[1]):
+		return &ref{kind: refCluster, name: parts[1], text: text}, nil
+	case len(parts) == 2 && parts[0] == "cluster":
+		return nil, fmt.Errorf("unknown reference %s: the cluster offers %s", text, strings.Join(ClusterRefs, " and "))
 	}
 	return nil, fmt.Errorf("malformed reference %s: %s", text, refHelp)
 }
@@ -151,6 +168,12 @@ func (sc *Scope) resolve(r *ref) (string, error) {
 			return "", fmt.Errorf("%s: no foreach item in scope", r.text)
 		}
 		return sc.Item, nil
+	case refCluster:
+		v, ok := sc.Cluster[r.name]
+		if !ok {
+			return "", fmt.Errorf("%s: %w", r.text, ErrNoClusterBound)
+		}
+		return v, nil
 	default:
 		if sc.Output == nil {
 			return "", fmt.Errorf("%s: step outputs are not available here", r.text)

@@ -181,3 +181,15 @@ func TestConditionErrors(t *testing.T) {
 		t.Error("missing param evaluated")
 	}
 }
+
+func TestClusterRefs(t *testing.T) {
+	sc := &Scope{Cluster: map[string]string{"kubeconfig": "/run/kc", "context": "prod"}}
+	got, err := RenderString("--kubeconfig=${cluster.kubeconfig} --context ${cluster.context}", sc)
+	if err != nil || got != "--kubeconfig=/run/kc --context prod" {
+		t.Errorf("RenderString = %q, %v", got, err)
+	}
+	_, err = RenderString("${cluster.kubeconfig}", &Scope{})
+	if !errors.Is(err, ErrNoClusterBound) || !strings.Contains(err.Error(), "${cluster.kubeconfig}") {
+		t.Errorf("unbound run: %v", err)
+	}
+}

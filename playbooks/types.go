@@ -70,6 +70,31 @@ type Playbook struct {
 	File        string
 	Source      []byte
 	Digest      string
+	// ClusterRefs is set when a step uses ${cluster.kubeconfig} or
+	// ${cluster.context}: a run of it must be bound to a cluster.
+	ClusterRefs bool
+}
+
+// Kinds lists every step kind and item source the playbook uses, in steps,
+// checks, undos and foreach sources, each once, in order of appearance.
+func (pb *Playbook) Kinds() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(a *Action) {
+		if a != nil && a.Kind != "" && !seen[a.Kind] {
+			seen[a.Kind] = true
+			out = append(out, a.Kind)
+		}
+	}
+	for _, st := range pb.Steps {
+		add(&st.Action)
+		add(st.Check)
+		add(st.Undo)
+		if st.Foreach != nil {
+			add(st.Foreach.Source)
+		}
+	}
+	return out
 }
 
 // Action is one kind key with its typed, strictly decoded params. Params is
@@ -97,6 +122,12 @@ type Step struct {
 	// was interrupted too, not only for one that succeeded: an install
 	// that fails half way leaves half a control plane behind.
 	UndoFailed bool
+	// Irreversible, when set, says why the step cannot be undone (deleting
+	// the old control plane, bmctl upgrade cluster): it is a point of no
+	// return. An unconditional gate must come before it, and a run that has
+	// started it cannot be rolled back.
+	Irreversible    string
+	IrreversiblePos Pos
 	// Group is the group this step belongs to, or nil. A grouped step's
 	// Foreach and MaxParallel are its group's, so whatever treats foreach
 	// steps (scopes, per-item outputs, plans) treats it alike.

@@ -84,6 +84,7 @@ func assertKind() Kind {
 		Summary:   "fail the run unless a value compares as expected",
 		NewParams: func() any { return &AssertParams{} },
 		New:       func() (Executor, error) { return assertion{}, nil },
+		ReadOnly:  true,
 	}
 }
 

@@ -17,11 +17,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// waitDelay bounds how long Run keeps reading output after the process was
-// killed or exited: a grandchild that escaped the process group, or was left
-// running in the background, may hold the pipes open indefinitely.
-// A variable so that tests need not wait that long.
-var waitDelay = 3 * time.Second
+// defaultWaitDelay bounds how long Run keeps reading output after the
+// process was killed or exited: a grandchild that escaped the process group,
+// or was left running in the background, may hold the pipes open
+// indefinitely.
+const defaultWaitDelay = 3 * time.Second
 
 func execKind(deps Deps) Kind {
 	return Kind{
@@ -29,14 +29,19 @@ func execKind(deps Deps) Kind {
 		Summary:   "run a program directly (no shell) and check its exit code and output",
 		NewParams: func() any { return &ExecParams{} },
 		New: func() (Executor, error) {
-			return &execExecutor{log: deps.Logger, now: deps.now}, nil
+			wd := deps.ExecWaitDelay
+			if wd <= 0 {
+				wd = defaultWaitDelay
+			}
+			return &execExecutor{log: deps.Logger, now: deps.now, waitDelay: wd}, nil
 		},
 	}
 }
 
 type execExecutor struct {
-	log zerolog.Logger
-	now func() time.Time
+	log       zerolog.Logger
+	now       func() time.Time
+	waitDelay time.Duration
 }
 
 // Run runs argv and judges its exit code and stdout. A result that a retry
@@ -82,7 +87,7 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	ownProcessGroup(cmd)
 	cmd.Cancel = func() error { return killProcessGroup(cmd) }
-	cmd.WaitDelay = waitDelay
+	cmd.WaitDelay = x.waitDelay
 
 	// Pdeathsig fires when the thread that forked exits, not the process.
 	// Unlocked, this goroutine could move on while that thread is later
@@ -108,7 +113,7 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	x.log.Debug().Str("step", in.StepID).Str("item", in.Item).Str("program", p.Argv[0]).
 		Int("exit", code).Dur("elapsed", elapsed).Msg("exec finished")
 
-	res := Result{Evidence: evidence(cmd.ProcessState, elapsed, waitErr, stdout, stderr)}
+	res := Result{Evidence: x.evidence(cmd.ProcessState, elapsed, waitErr, stdout, stderr)}
 	var exitErr *exec.ExitError
 	// ErrWaitDelay means the process exited by itself and only its output
 	// lingered; that is judged like any exit, even past the timeout.
@@ -136,7 +141,8 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 
 // execEnv is the inherited environment plus the instance's identity, so that
 // a script can make its side effect idempotent across retries and resumes
-// (CAIRN_TOKEN is the same for every attempt), plus the step's own env.
+// (CAIRN_TOKEN is the same for every attempt), then the run's environment
+// for tools (KUBECONFIG), then the step's own env.
 func execEnv(in Instance, env map[string]string) []string {
 	out := append(os.Environ(),
 		"CAIRN_RUN_ID="+in.RunID,
@@ -146,17 +152,20 @@ func execEnv(in Instance, env map[string]string) []string {
 		"CAIRN_TOKEN="+in.Token,
 	)
 	// Later entries win in os/exec, so the step's env overrides.
+	for _, k := range sortedKeys(in.Env) {
+		out = append(out, k+"="+in.Env[k])
+	}
 	for _, k := range sortedKeys(env) {
 		out = append(out, k+"="+env[k])
 	}
 	return out
 }
 
-func evidence(ps *os.ProcessState, elapsed time.Duration, waitErr error, stdout, stderr *capture) string {
+func (x *execExecutor) evidence(ps *os.ProcessState, elapsed time.Duration, waitErr error, stdout, stderr *capture) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s in %s\n", describeExit(ps), elapsed)
 	if errors.Is(waitErr, exec.ErrWaitDelay) {
-		fmt.Fprintf(&b, "(stopped reading output %s after exit: a background process kept it open)\n", waitDelay)
+		fmt.Fprintf(&b, "(stopped reading output %s after exit: a background process kept it open)\n", x.waitDelay)
 	}
 	stdout.section(&b, "stdout")
 	stderr.section(&b, "stderr")

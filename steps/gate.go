@@ -33,6 +33,7 @@ func gateKind() Kind {
 		Summary:   "pause the run until an operator approves it with `cairn approve`",
 		NewParams: func() any { return &GateParams{} },
 		New:       func() (Executor, error) { return gate{}, nil },
+		ReadOnly:  true,
 	}
 }
 

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/cairn-dev/cairn/playbooks"
 )
@@ -24,37 +21,26 @@ type Kind struct {
 	// this kind runs, so that `validate` and `plan` never create cluster
 	// clients.
 	New func() (Executor, error)
+	// NeedsCluster says that the kind talks to the run's Kubernetes
+	// cluster, so a run using it must connect (and record the cluster)
+	// before anything runs.
+	NeedsCluster bool
+	// ReadOnly says that the kind has no side effect (it reads, waits or
+	// asserts), so nothing needs to be durable before it runs.
+	ReadOnly bool
+	// Diffs says that its executor is a Differ: `cairn plan --diff` asks it
+	// what a step would change.
+	Diffs bool
 }
 
-// Deps are what kinds are built from. Nothing in this package reaches for
-// globals, so tests can build a registry with fakes.
+// Deps are what the built-in kinds are built from. Nothing in this package
+// reaches for globals, so tests can build a registry with fakes.
 type Deps struct {
 	Logger zerolog.Logger
 	Now    func() time.Time
-	// Cluster returns the clients for Kubernetes kinds; it is called on first
-	// use. nil means no cluster is configured.
-	Cluster func() (*Cluster, error)
-}
-
-// Cluster holds the clients Kubernetes kinds talk through.
-type Cluster struct {
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
-	// Mapper maps kinds and short names (deploy, IstioOperator) to resources,
-	// from the API server's discovery, as kubectl does.
-	Mapper meta.RESTMapper
-}
-
-// ErrNoCluster is returned by Kubernetes kinds when cairn runs without a
-// cluster configuration.
-var ErrNoCluster = errors.New("no Kubernetes cluster configured: pass --kubeconfig")
-
-// cluster returns the clients, or ErrNoCluster when none are configured.
-func (d Deps) cluster() (*Cluster, error) {
-	if d.Cluster == nil {
-		return nil, ErrNoCluster
-	}
-	return d.Cluster()
+	// ExecWaitDelay bounds how long exec keeps reading output after its
+	// process exited or was killed; 0 means 3s.
+	ExecWaitDelay time.Duration
 }
 
 func (d Deps) now() time.Time {
@@ -170,11 +156,38 @@ func (r *Registry) Executor(name string) (Executor, error) {
 	if ex == nil {
 		return nil, fmt.Errorf("%s: New returned no executor (a bug in the kind)", name)
 	}
+	if _, ok := ex.(Differ); e.kind.Diffs && !ok {
+		return nil, fmt.Errorf("%s: executor %T cannot diff (a bug in the kind)", name, ex)
+	}
 	if _, ok := ex.(ItemSource); e.source && !ok {
 		return nil, fmt.Errorf("%s: executor %T cannot produce items (a bug in the kind)", name, ex)
 	}
 	e.exec = ex
 	return ex, nil
+}
+
+// NeedsCluster tells whether the kind or source name talks to the cluster.
+func (r *Registry) NeedsCluster(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.entries[name]
+	return ok && e.kind.NeedsCluster
+}
+
+// Diffs tells whether the kind name can show what a step would change.
+func (r *Registry) Diffs(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.entries[name]
+	return ok && e.kind.Diffs
+}
+
+// ReadOnly tells whether the kind name has no side effect.
+func (r *Registry) ReadOnly(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.entries[name]
+	return ok && e.kind.ReadOnly
 }
 
 // Kinds returns the step kinds sorted by name, for docs.

@@ -158,12 +158,15 @@ func TestRegistryRetriesFailedBuild(t *testing.T) {
 	}
 }
 
-func TestDepsCluster(t *testing.T) {
-	if _, err := (Deps{}).cluster(); !errors.Is(err, ErrNoCluster) || !strings.Contains(err.Error(), "--kubeconfig") {
-		t.Errorf("no cluster: %v", err)
+func TestKindDeclarations(t *testing.T) {
+	r := NewRegistry(Deps{})
+	if err := r.Add(Kind{Name: "k", NewParams: func() any { return &struct{}{} }, New: func() (Executor, error) { return fakeExec{}, nil }, NeedsCluster: true}); err != nil {
+		t.Fatal(err)
 	}
-	c := &Cluster{}
-	if got, err := (Deps{Cluster: func() (*Cluster, error) { return c, nil }}).cluster(); got != c || err != nil {
-		t.Errorf("cluster() = %v, %v", got, err)
+	if !r.NeedsCluster("k") || r.NeedsCluster("exec") || r.NeedsCluster("nosuch") {
+		t.Errorf("NeedsCluster: k=%v exec=%v nosuch=%v", r.NeedsCluster("k"), r.NeedsCluster("exec"), r.NeedsCluster("nosuch"))
+	}
+	if !r.ReadOnly("assert") || !r.ReadOnly("gate") || r.ReadOnly("exec") || r.ReadOnly("k") {
+		t.Errorf("ReadOnly: assert=%v gate=%v exec=%v k=%v", r.ReadOnly("assert"), r.ReadOnly("gate"), r.ReadOnly("exec"), r.ReadOnly("k"))
 	}
 }

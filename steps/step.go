@@ -23,6 +23,11 @@ type Instance struct {
 	// kind that derives its side effect from it (restartedAt) repeats harmlessly.
 	Token  string
 	Params any
+	// Env is set, for the programs a step runs, by whoever runs the step:
+	// KUBECONFIG selecting the run's cluster, so that a tool acts on the
+	// cluster the run is bound to and not on a current-context. A step's
+	// own env wins over it.
+	Env map[string]string
 	// Progress reports how a long step is getting on ("3/4 updated"). It is
 	// never nil when the engine calls Run; it is not journaled.
 	Progress func(msg string)
@@ -62,6 +67,13 @@ type Checker interface {
 // steps (and undos) that reference it.
 type OutputChecker interface {
 	CheckResult(ctx context.Context, in Instance) (done bool, res Result, err error)
+}
+
+// Differ is implemented by executors that can show, without changing
+// anything, what a step with these rendered params would change
+// (`cairn plan --diff`).
+type Differ interface {
+	Diff(ctx context.Context, params any) (string, error)
 }
 
 // ItemSource is implemented by executors usable under foreach to produce the

@@ -38,9 +38,10 @@ type Engine struct {
 	Now     func() time.Time
 	// Sleep waits between retries; tests replace it to run fast.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// OnEvent is called after every event is journaled, from the goroutine
-	// that wrote it; a CLI uses it to show progress.
-	OnEvent func(journal.Event)
+	// OnUpdate is called after every event is journaled, with the state it
+	// changed, from the goroutine that wrote it; a CLI uses it to show
+	// progress. It must not block.
+	OnUpdate func(Update)
 	// OnProgress receives progress of long steps; it may be called from
 	// several goroutines at once.
 	OnProgress func(step, item, msg string)
@@ -85,12 +86,39 @@ type Waiting struct {
 	Message string
 }
 
+// Binding ties a run to its cluster, for cairn's own steps and for every
+// tool its steps run. The zero Binding is a run without a cluster.
+type Binding struct {
+	// Target is the cluster's identity (server, kube-system UID, context),
+	// recorded with a new run and compared by resume and rollback.
+	Target map[string]string
+	// Kubeconfig is a file that selects exactly that cluster. Every program
+	// a step runs gets it as KUBECONFIG, and ${cluster.kubeconfig} is it;
+	// Context is its context, ${cluster.context}.
+	Kubeconfig string
+	Context    string
+}
+
+func (b Binding) refs() map[string]string {
+	if b.Kubeconfig == "" {
+		return nil
+	}
+	return map[string]string{"kubeconfig": b.Kubeconfig, "context": b.Context}
+}
+
+func (b Binding) env() map[string]string {
+	if b.Kubeconfig == "" {
+		return nil
+	}
+	return map[string]string{"KUBECONFIG": b.Kubeconfig}
+}
+
 // StartRequest describes a new run.
 type StartRequest struct {
 	Playbook *playbooks.Playbook
 	Origin   string // file path, or builtin:NAME
 	Values   playbooks.Values
-	Target   map[string]string
+	Cluster  Binding
 }
 
 // Start creates a run and executes it.
@@ -105,7 +133,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 		User:         e.User,
 		Host:         e.Host,
 		Started:      e.Now().UTC(),
-		Target:       req.Target,
+		Target:       req.Cluster.Target,
 		CairnVersion: e.Version,
 	}
 	// The lock comes first: a run refused by it leaves nothing in the journal.
@@ -117,7 +145,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 	if err := e.Journal.CreateRun(run); err != nil {
 		return Outcome{}, fmt.Errorf("create run: %w", err)
 	}
-	r := e.newRun(run, req.Playbook, req.Values, Replay(run, nil))
+	r := e.newRun(run, req.Playbook, req.Values, Replay(run, nil), req.Cluster)
 	if err := r.append(journal.Event{Type: EvRunStarted, User: e.User}); err != nil {
 		return Outcome{RunID: run.ID}, err
 	}
@@ -136,7 +164,7 @@ type ResumeRequest struct {
 	Playbook *playbooks.Playbook // loaded again from the run's origin
 	Set      map[string]string
 	File     map[string]any
-	Target   map[string]string // the cluster resume would act on; nil if none
+	Cluster  Binding // the cluster resume would act on; zero if none
 	Force    bool
 }
 
@@ -147,10 +175,8 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 		return Outcome{RunID: req.RunID}, err
 	}
 	switch r.state.Status {
-	case StatusSucceeded, StatusRolledBack:
-		return Outcome{RunID: req.RunID, Status: r.state.Status}, fmt.Errorf("run %s has %s; nothing to resume: %w", req.RunID, r.state.Status, ErrNotResumable)
-	case StatusRollingBack, StatusRollbackFailed:
-		return Outcome{RunID: req.RunID, Status: r.state.Status}, fmt.Errorf("run %s is rolling back; continue it with `cairn rollback %s`: %w", req.RunID, req.RunID, ErrNotResumable)
+	case StatusSucceeded, StatusRolledBack, StatusRollingBack, StatusRollbackFailed:
+		return Outcome{RunID: req.RunID, Status: r.state.Status}, &NotResumableError{RunID: req.RunID, Status: r.state.Status}
 	}
 	ctx, held, unlock, err := e.lockRun(ctx, req.RunID, "resume")
 	if err != nil {
@@ -195,23 +221,22 @@ func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 	run := st.Run
 	vals, err := ResumeValues(req.Playbook, run, req.Set, req.File)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", run.ID, err)
+		return nil, err
 	}
 	var diffs []string
 	if req.Playbook.Digest != run.Digest {
 		diffs = append(diffs, fmt.Sprintf("the playbook text changed (%s: digest %.12s, run started with %.12s)", run.PlaybookFile, req.Playbook.Digest, run.Digest))
 	}
 	diffs = append(diffs, paramDiffs(run.Params, vals.Redacted(req.Playbook))...)
-	if d := targetDiff(run.Target, req.Target); d != "" {
+	if d := targetDiff(run.Target, req.Cluster.Target); d != "" {
 		diffs = append(diffs, d)
 	}
-	r := e.newRun(run, req.Playbook, vals, st)
+	r := e.newRun(run, req.Playbook, vals, st, req.Cluster)
 	if len(diffs) == 0 {
 		return r, nil
 	}
 	if !req.Force {
-		return nil, fmt.Errorf("%s of run %s refused: %s; pass --force to %s anyway (the override is journaled): %w",
-			verb, run.ID, strings.Join(diffs, "; "), verb, ErrRefused)
+		return nil, &RefusedError{RunID: run.ID, Verb: verb, Diffs: diffs}
 	}
 	r.forced = diffs
 	return r, nil

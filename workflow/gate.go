@@ -2,8 +2,7 @@ package workflow
 
 import (
 	"encoding/json"
-	"fmt"
-	"strings"
+	"sort"
 
 	"github.com/cairn-dev/cairn/journal"
 )
@@ -23,19 +22,19 @@ func (e *Engine) Approve(runID, step, item, comment string) (journal.Event, erro
 	}
 	switch len(waiting) {
 	case 0:
-		in, ok := st.Instances[Key(step, item)]
-		status := "not started"
-		if ok {
-			status = string(in.Status)
+		status := InstanceStatus("not started")
+		if in, ok := st.Instances[Key(step, item)]; ok {
+			status = in.Status
 		}
-		return journal.Event{}, fmt.Errorf("run %s: step %s is %s, not waiting for approval (run is %s): %w", runID, Key(step, item), status, st.Status, ErrNoApproval)
+		return journal.Event{}, &ApprovalError{RunID: runID, Step: step, Item: item, Status: status, Run: st.Status}
 	case 1:
 	default:
 		keys := make([]string, len(waiting))
 		for i, in := range waiting {
 			keys[i] = in.Item
 		}
-		return journal.Event{}, fmt.Errorf("run %s: step %s waits for several items (%s); name one with --item: %w", runID, step, strings.Join(keys, ", "), ErrNoApproval)
+		sort.Strings(keys)
+		return journal.Event{}, &ApprovalError{RunID: runID, Step: step, Run: st.Status, Waiting: keys}
 	}
 	data, _ := json.Marshal(commentData{Comment: comment})
 	return e.Journal.Append(runID, journal.Event{Type: EvGateApproved, Step: step, Item: waiting[0].Item, User: e.User, Data: data})

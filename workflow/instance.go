@@ -79,7 +79,7 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		if err := r.append(journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
 			return err
 		}
-		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(st.ID, item)})
+		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(st.ID, item)})
 		switch {
 		case err == nil:
 			return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: attempt, Outputs: res.Outputs, Evidence: res.Evidence})
@@ -161,7 +161,7 @@ func backoff(r playbooks.Retry, try int) time.Duration {
 // action's outputs stand in for the step's, since the step does not run.
 func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item, token string, sc *playbooks.Scope) (bool, steps.Result) {
 	var no steps.Result
-	in := steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: item, Token: token, Progress: e.progress(st.ID, item)}
+	in := steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Token: token, Progress: e.progress(st.ID, item)}
 	if st.Check != nil {
 		ex, err := e.Kinds.Executor(st.Check.Kind)
 		if err != nil {

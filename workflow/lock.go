@@ -100,5 +100,5 @@ func lockLost(ctx context.Context, err error) error {
 	if err == nil || !errors.Is(cause, ErrLockLost) {
 		return err
 	}
-	return fmt.Errorf("%w: %v; `cairn resume` continues it once the cluster is free", err, cause)
+	return fmt.Errorf("%w: %w", err, cause)
 }

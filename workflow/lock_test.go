@@ -153,7 +153,7 @@ steps:
 	lock.mu.Unlock()
 	held.lose()
 	<-done
-	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "cluster lock lost") || !strings.Contains(err.Error(), "cairn resume") {
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "cluster lock lost: taken over by run other") {
 		t.Fatalf("want an interruption naming the lost lock, got %v", err)
 	}
 	st := h.state(out.RunID)

@@ -1,9 +1,7 @@
 package workflow
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
@@ -35,7 +33,7 @@ func ResumeValues(pb *playbooks.Playbook, run journal.Run, set map[string]string
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, fmt.Errorf("secret parameter(s) %s are never kept in the journal; pass them again with -p NAME=VALUE or --params-file", strings.Join(missing, ", "))
+		return nil, &MissingSecretsError{RunID: run.ID, Names: missing}
 	}
 	for k, v := range set {
 		merged[k] = v

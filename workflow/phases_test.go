@@ -178,7 +178,8 @@ func TestResumeRefusesChangedPlaybook(t *testing.T) {
 	out := h.startCrashing(pb, nil, 2)
 	changed := h.load(strings.Replace(threeSteps, "value: c", "value: c2", 1))
 	_, err := h.resume(changed, out.RunID, nil, false)
-	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "playbook text changed") || !strings.Contains(err.Error(), "--force") {
+	var re *RefusedError
+	if !errors.Is(err, ErrRefused) || !errors.As(err, &re) || re.Verb != "resume" || len(re.Diffs) != 1 || !strings.Contains(re.Diffs[0], "playbook text changed") {
 		t.Fatalf("want refusal, got %v", err)
 	}
 	if _, err := h.resume(changed, out.RunID, nil, true); err != nil {

@@ -18,6 +18,15 @@ type PlanEntry struct {
 	Reason      string `json:"reason,omitempty"`
 	Params      string `json:"params,omitempty"`
 	Undo        string `json:"undo,omitempty"`
+	// Irreversible is why the step cannot be undone, if it cannot: a point
+	// of no return.
+	Irreversible string `json:"irreversible,omitempty"`
+	// NeedsOutputs says that the params use outputs of earlier steps,
+	// which are only known when the run gets there: Params holds
+	// <steps.ID.NAME> placeholders for them.
+	NeedsOutputs bool `json:"needsOutputs,omitempty"`
+	// Value is the rendered params, for a kind that can show a diff.
+	Value any `json:"-"`
 }
 
 // Plan actions.
@@ -72,18 +81,23 @@ func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry 
 }
 
 func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, st *State) PlanEntry {
-	sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
-		Output: func(s, n string) (string, error) { return fmt.Sprintf("<steps.%s.%s>", s, n), nil }}
 	pe := PlanEntry{Step: step.ID, Item: item, Kind: step.Kind, Description: step.Description, Action: PlanRun, Reason: note}
+	sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
+		Output: func(s, n string) (string, error) {
+			pe.NeedsOutputs = true
+			return fmt.Sprintf("<steps.%s.%s>", s, n), nil
+		},
+		Cluster: map[string]string{"kubeconfig": "<cluster.kubeconfig>", "context": "<cluster.context>"}}
 	if step.Group != nil {
 		pe.Group = step.Group.ID
 	}
 	if r, err := renderParams(step.Params, sc); err == nil {
-		pe.Params = r.json
+		pe.Params, pe.Value = r.json, r.value
 	}
 	if step.Undo != nil {
 		pe.Undo = step.Undo.Kind
 	}
+	pe.Irreversible = step.Irreversible
 	var when []string
 	if step.Group != nil && step.Group.When != nil {
 		when = append(when, step.Group.When.Source)
@@ -138,7 +152,7 @@ func resumeAction(step *playbooks.Step, in *Instance) (string, string) {
 	case InstSkipped:
 		return PlanSkip, in.Evidence
 	case InstWaiting:
-		return PlanWait, "waits for `cairn approve`"
+		return PlanWait, "waits for approval"
 	case InstApproved:
 		return PlanRun, "approved by " + in.Approver + "; the gate passes"
 	case InstFailed:

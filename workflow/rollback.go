@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
 )
 
@@ -22,7 +23,10 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 	out := Outcome{RunID: req.RunID}
 	if r.state.Status == StatusRolledBack {
 		out.Status = StatusRolledBack
-		return out, fmt.Errorf("run %s is already rolled back: %w", req.RunID, ErrNotResumable)
+		return out, &NotResumableError{RunID: req.RunID, Status: StatusRolledBack}
+	}
+	if err := r.pastNoReturn(); err != nil {
+		return out, err
 	}
 	ctx, held, unlock, err := e.lockRun(ctx, req.RunID, "rollback")
 	if err != nil {
@@ -105,7 +109,7 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	if err := r.append(journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
 		return err
 	}
-	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
+	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -114,4 +118,65 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 		return errors.Join(err, r.append(journal.Event{Type: EvUndoFailed, Step: in.Step, Item: in.Item, Error: err.Error(), Evidence: res.Evidence}))
 	}
 	return r.append(journal.Event{Type: EvUndoSucceeded, Step: in.Step, Item: in.Item, Outputs: res.Outputs, Evidence: res.Evidence})
+}
+
+// pastNoReturn refuses a rollback once the run has started an irreversible
+// step: undoing the steps before it would leave a half-migrated system.
+func (r *runCtx) pastNoReturn() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.pb.Steps {
+		if st.Irreversible == "" {
+			continue
+		}
+		for _, in := range r.state.Instances {
+			if in.Step != st.ID || len(in.Attempts) == 0 {
+				continue
+			}
+			return &PastNoReturnError{RunID: r.run.ID, Step: st.ID, Item: in.Item, Description: st.Description,
+				Reason: st.Irreversible, Started: in.Attempts[0].Started, Status: in.Status}
+		}
+	}
+	return nil
+}
+
+// RollbackPlan tells what rollback would undo, newest first, and what it
+// would pass over; it refuses like Rollback past a point of no return.
+func (e *Engine) RollbackPlan(runID string, pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, error) {
+	st, err := e.Load(runID)
+	if err != nil {
+		return nil, err
+	}
+	r := e.newRun(st.Run, pb, vals, st, Binding{})
+	if err := r.pastNoReturn(); err != nil {
+		return nil, err
+	}
+	var out []PlanEntry
+	for _, in := range r.undoOrder() {
+		step := r.step(in.Step)
+		pe := PlanEntry{Step: in.Step, Item: in.Item, Kind: step.Undo.Kind, Description: step.Description, Action: PlanRun, Undo: step.Undo.Kind}
+		if step.Group != nil {
+			pe.Group = step.Group.ID
+		}
+		switch {
+		case in.Undo == InstSucceeded:
+			pe.Action, pe.Reason = PlanSkip, "already undone"
+		case in.Status == InstSucceeded:
+			pe.Reason = "undo of a step that succeeded"
+		default:
+			pe.Reason = fmt.Sprintf("undo of a step that is %s (undoFailed)", in.Status)
+		}
+		if in.Undo == InstFailed {
+			pe.Action, pe.Reason = PlanRetry, "its undo failed: "+in.UndoErr
+		}
+		sc := r.scope(in.Item, step.Foreach != nil)
+		sc.Cluster = map[string]string{"kubeconfig": "<cluster.kubeconfig>", "context": "<cluster.context>"}
+		if rp, err := renderParams(step.Undo.Params, sc); err == nil {
+			pe.Params, pe.Value = rp.json, rp.value
+		} else {
+			pe.Params = "cannot be rendered yet: " + err.Error()
+		}
+		out = append(out, pe)
+	}
+	return out, nil
 }

@@ -19,14 +19,15 @@ type runCtx struct {
 	pb       *playbooks.Playbook
 	vals     playbooks.Values
 	redactor *playbooks.Redactor
+	cluster  Binding
 	forced   []string // differences --force overrode, not yet journaled
 
 	mu    sync.Mutex
 	state *State
 }
 
-func (e *Engine) newRun(run journal.Run, pb *playbooks.Playbook, vals playbooks.Values, st *State) *runCtx {
-	return &runCtx{e: e, run: run, pb: pb, vals: vals, redactor: playbooks.NewRedactor(vals.Secrets(pb)), state: st}
+func (e *Engine) newRun(run journal.Run, pb *playbooks.Playbook, vals playbooks.Values, st *State, cl Binding) *runCtx {
+	return &runCtx{e: e, run: run, pb: pb, vals: vals, redactor: playbooks.NewRedactor(vals.Secrets(pb)), state: st, cluster: cl}
 }
 
 // append redacts secrets from the event, journals it, and folds it into the
@@ -53,8 +54,8 @@ func (r *runCtx) append(ev journal.Event) error {
 	r.state.Events = append(r.state.Events, stored)
 	r.state.apply(stored)
 	r.state.Status = StatusOf(stored)
-	if r.e.OnEvent != nil {
-		r.e.OnEvent(stored)
+	if r.e.OnUpdate != nil {
+		r.e.OnUpdate(r.state.update(stored))
 	}
 	return nil
 }
@@ -91,6 +92,7 @@ func (r *runCtx) scope(item string, hasItem bool) *playbooks.Scope {
 		Item:    item,
 		HasItem: hasItem,
 		Output:  func(step, name string) (string, error) { return r.output(step, item, name) },
+		Cluster: r.cluster.refs(),
 	}
 }
 

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/cairn-dev/cairn/journal"
@@ -152,6 +153,47 @@ type itemsData struct {
 
 type commentData struct {
 	Comment string `json:"comment,omitempty"`
+}
+
+// Update is one change of a run's state, reported after its event was
+// journaled: what a progress display needs without replaying events.
+type Update struct {
+	Event journal.Event // as journaled
+	Run   Status        // the run's status after it
+	// Instance is a copy of the instance the event changed; nil for an
+	// event of the whole run.
+	Instance *Instance
+	// Items are the items frozen by an EvItemsFrozen event, under
+	// Event.Step (a step's or a group's id).
+	Items []string
+}
+
+// State is what became of the instance: its status, or its undo's status
+// for a rollback's event. "" for an event of the whole run.
+func (u Update) State() InstanceStatus {
+	switch {
+	case u.Instance == nil:
+		return ""
+	case u.Event.Type == EvUndoStarted || u.Event.Type == EvUndoSucceeded || u.Event.Type == EvUndoFailed:
+		return u.Instance.Undo
+	}
+	return u.Instance.Status
+}
+
+// update describes the change ev made to s.
+func (s *State) update(ev journal.Event) Update {
+	u := Update{Event: ev, Run: s.Status}
+	switch {
+	case ev.Type == EvItemsFrozen:
+		u.Items = slices.Clone(s.Items[ev.Step])
+	case ev.Step != "":
+		if in, ok := s.Instances[Key(ev.Step, ev.Item)]; ok {
+			c := *in
+			c.Attempts = slices.Clone(in.Attempts)
+			u.Instance = &c
+		}
+	}
+	return u
 }
 
 // Replay derives a run's state from its events.

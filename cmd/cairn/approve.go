@@ -4,10 +4,13 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type approveOptions struct {
-	runID, step, item, comment string
+	action.ApproveOptions
 }
 
 func newApproveCommand() *cli.Command {
@@ -32,23 +35,18 @@ optional comment, in the journal. It does not continue the run: run
 			if c.NArg() != 2 {
 				return usagef("approve expects RUN and STEP, got %d arguments (see `cairn approve --help`)", c.NArg())
 			}
-			o := &approveOptions{runID: c.Args().Get(0), step: c.Args().Get(1), item: c.String("item"), comment: c.String("comment")}
+			o := &approveOptions{action.ApproveOptions{RunID: c.Args().Get(0), Step: c.Args().Get(1), Item: c.String("item"), Comment: c.String("comment")}}
 			return o.run(g)
 		},
 	}
 }
 
 func (o *approveOptions) run(g *globals) error {
-	db, err := g.openJournal(false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ev, err := g.engine(db, g.registry()).Approve(o.runID, o.step, o.item, o.comment)
+	ev, err := g.cfg.Approve(o.ApproveOptions)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "approved %s of run %s as %s at %s; continue with: cairn resume %s\n",
-		o.step, o.runID, ev.User, ev.Time.Format("2006-01-02 15:04:05Z07:00"), o.runID)
+		workflow.Key(o.Step, ev.Item), o.RunID, ev.User, ev.Time.Format("2006-01-02 15:04:05Z07:00"), o.RunID)
 	return nil
 }

@@ -10,9 +10,6 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/cairn-dev/cairn/playbooks"
-	"github.com/cairn-dev/cairn/steps"
 )
 
 const kubeBook = `apiVersion: cairn/v1
@@ -42,37 +39,6 @@ func writeFile(t *testing.T, name, text string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func TestUsesClusterSeesKindsInUndoCheckAndSources(t *testing.T) {
-	reg := newTestRegistry(t)
-	for _, tc := range []struct {
-		name string
-		src  string
-		want bool
-	}{
-		{"undo", kubeBook, true},
-		{"exec only", "apiVersion: cairn/v1\nkind: Playbook\nmetadata: {name: x}\nsteps:\n  - id: a\n    exec: {argv: [\"true\"]}\n", false},
-		{"check", "apiVersion: cairn/v1\nkind: Playbook\nmetadata: {name: x}\nsteps:\n  - id: a\n    exec: {argv: [\"true\"]}\n    check:\n      kube.check: {kind: Namespace, name: default}\n", true},
-	} {
-		pb, err := playbooks.Load(tc.name+".yaml", []byte(tc.src), reg)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if got := usesCluster(pb); got != tc.want {
-			t.Errorf("%s: usesCluster %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
-func newTestRegistry(t *testing.T) *steps.Registry {
-	t.Helper()
-	r := cairn(t, filepath.Join(t.TempDir(), "j.db"), "playbooks", "kinds")
-	if !strings.Contains(r.stdout, "kube.label") || !strings.Contains(r.stdout, "kube.check") {
-		t.Skipf("the Kubernetes kinds this test uses are not registered yet:\n%s", r.stdout)
-	}
-	g := &globals{cluster: &clusterAccess{}}
-	return g.registry()
 }
 
 func TestValidateAndPlanNeedNoKubeconfig(t *testing.T) {
@@ -147,15 +113,5 @@ func TestRejectedCredentialsExit5NamingServerAndContext(t *testing.T) {
 	r := cairn(t, filepath.Join(t.TempDir(), "j.db"), "run", writeFile(t, "kube.yaml", kubeBook), "--kubeconfig", kc)
 	if r.code != ExitCluster || !strings.Contains(r.stderr, srv.URL) || !strings.Contains(r.stderr, `context "prod"`) || !strings.Contains(r.stderr, "credentials") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
-	}
-}
-
-func TestClusterStringIsContextAtServer(t *testing.T) {
-	got := clusterString(map[string]string{"context": "prod", "server": "https://10.0.0.1:6443", "kube-system-uid": "u"})
-	if got != "prod@https://10.0.0.1:6443" {
-		t.Fatalf("got %q", got)
-	}
-	if got := clusterString(nil); got != "-" {
-		t.Fatalf("empty target: %q", got)
 	}
 }

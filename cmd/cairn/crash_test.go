@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,7 +153,7 @@ func TestCrashMatrix(t *testing.T) {
 // TestCrashAtRandomTimes kills the run at random moments, which also lands
 // between a side effect and the commit that records it.
 func TestCrashAtRandomTimes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	rng := rand.New(rand.NewPCG(crashSeed(t), 7))
 	for i := 0; i < 8; i++ {
 		c := newCrashRun(t)
 		cmd := c.start()
@@ -177,6 +178,21 @@ func TestCrashAtRandomTimes(t *testing.T) {
 		}
 		c.assertExactlyOnce(fmt.Sprintf("kill after %s", delay))
 	}
+}
+
+// crashSeed is the random kill times' seed: $CAIRN_CRASH_SEED replays a
+// failed run, and the seed of every run is logged so that it can be.
+func crashSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CAIRN_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CAIRN_CRASH_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("kill times from seed %d (replay: CAIRN_CRASH_SEED=%d go test -run %s ./cmd/cairn)", seed, seed, t.Name())
+	return seed
 }
 
 func mustOutput(t *testing.T, cmd *exec.Cmd) string {

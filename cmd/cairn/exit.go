@@ -10,8 +10,9 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
-	"github.com/cairn-dev/cairn/steps/kube"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 // Exit codes, documented in `cairn --help` and the README.
@@ -43,28 +44,28 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// clusterError marks failures to reach or configure the cluster.
-type clusterError struct{ err error }
-
-func (e clusterError) Error() string { return e.err.Error() }
-func (e clusterError) Unwrap() error { return e.err }
-
 // exitCode maps an error to its documented exit code.
 func exitCode(err error) int {
-	var ue usageError
-	var ce clusterError
-	var pe playbooks.Errors
-	var held *kube.HeldError
+	var (
+		ue      usageError
+		pe      playbooks.Errors
+		ie      *action.InputError
+		ce      *action.ClusterError
+		ke      *cluster.KubeconfigError
+		held    *cluster.HeldError
+		secrets *workflow.MissingSecretsError
+	)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, workflow.ErrInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &ue), errors.As(err, &pe):
+	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ie), errors.As(err, &secrets):
 		return ExitUsage
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &ke), errors.Is(err, cluster.ErrNotConfigured):
 		return ExitCluster
 	case errors.Is(err, workflow.ErrRefused), errors.Is(err, workflow.ErrNotResumable), errors.Is(err, workflow.ErrNoApproval),
+		errors.Is(err, workflow.ErrPastNoReturn),
 		errors.As(err, &held):
 		return ExitRefused
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrNewerSchema), errors.Is(err, journal.ErrNotJournal),
@@ -75,16 +76,20 @@ func exitCode(err error) int {
 	return ExitFailed
 }
 
-// Main runs the CLI and is the one place that prints errors.
+// Main runs the CLI and is the one place that prints errors, each followed
+// by the commands that would help, if any.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+	args = interspersed(app, args)
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return ExitOK
 	}
-	code := exitCode(err)
 	fmt.Fprintf(stderr, "cairn: %v\n", err)
-	return code
+	for _, h := range hintsFor(invocationOf(app, args), err) {
+		fmt.Fprintf(stderr, "  %s: %s\n", h.why, h.line())
+	}
+	return exitCode(err)
 }
 
 func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }

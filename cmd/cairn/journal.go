@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -45,12 +44,7 @@ run is found. Exits 3 if anything is wrong.`,
 					if err != nil {
 						return err
 					}
-					db, err := g.openJournal(true)
-					if err != nil {
-						return err
-					}
-					defer db.Close()
-					return db.Export(id, g.stdout)
+					return g.cfg.Export(id, g.stdout)
 				},
 			},
 		},
@@ -58,36 +52,30 @@ run is found. Exits 3 if anything is wrong.`,
 }
 
 func verifyJournal(g *globals, runID string) error {
-	db, err := g.openJournal(true)
+	results, err := g.cfg.Verify(runID)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	ids := []string{runID}
-	if runID == "" {
-		sums, err := db.Runs(0)
-		if err != nil {
-			return err
-		}
-		ids = ids[:0]
-		for _, s := range sums {
-			ids = append(ids, s.Run.ID)
-		}
-	}
 	bad := 0
-	for _, id := range ids {
-		if err := db.Verify(id); err != nil {
-			if !errors.Is(err, journal.ErrTampered) {
-				return err
-			}
+	for _, r := range results {
+		if r.Err != nil {
 			bad++
-			fmt.Fprintf(g.stdout, "%s: FAILED\n  %v\n", id, err)
+			fmt.Fprintf(g.stdout, "%s: FAILED\n  %v\n", r.RunID, r.Err)
 			continue
 		}
-		fmt.Fprintf(g.stdout, "%s: ok\n", id)
+		fmt.Fprintf(g.stdout, "%s: ok\n", r.RunID)
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d of %d runs in %s failed verification: %w", bad, len(ids), db.Path(), journal.ErrTampered)
+		return &verifyFailed{bad: bad, of: len(results)}
 	}
 	return nil
 }
+
+// verifyFailed is journal verify's outcome when a run does not verify.
+type verifyFailed struct{ bad, of int }
+
+func (e *verifyFailed) Error() string {
+	return fmt.Sprintf("%d of %d runs failed verification", e.bad, e.of)
+}
+
+func (e *verifyFailed) Unwrap() error { return journal.ErrTampered }

@@ -14,7 +14,8 @@ import (
 	coordv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cairn-dev/cairn/steps/kube"
+	"github.com/cairn-dev/cairn/steps/cluster"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 // holdBook labels the namespace, then holds the run (and so the lock) until
@@ -45,7 +46,7 @@ func release(t *testing.T, flag string) {
 
 func (k *kubeRun) lease() *coordv1.Lease {
 	k.t.Helper()
-	le, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Get(context.Background(), kube.DefaultLockName, metav1.GetOptions{})
+	le, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Get(context.Background(), cluster.DefaultLockName, metav1.GetOptions{})
 	if err != nil {
 		k.t.Fatalf("lease: %v", err)
 	}
@@ -61,13 +62,13 @@ func TestSecondRunIsRefusedNamingTheHolder(t *testing.T) {
 	first := k.start("run", pb, "-p", "ns="+k.ns, "-p", "flag="+flag)
 	first.waitStarted("hold")
 
-	var holder kube.Holder
-	if err := json.Unmarshal([]byte(k.lease().Annotations[kube.HolderAnnotation]), &holder); err != nil {
+	var holder cluster.Holder
+	if err := json.Unmarshal([]byte(k.lease().Annotations[cluster.HolderAnnotation]), &holder); err != nil {
 		t.Fatalf("lease holder annotation: %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "other.db")
 	r := k.cairnJournal(other, "run", pb, "-p", "ns="+k.ns, "-p", "flag="+flag, "--lock-namespace", k.ns)
-	user, host := whoami()
+	user, host := action.Identity()
 	want(t, r, ExitRefused, "another cairn run is using this cluster", holder.RunID, user+"@"+host, "since "+holder.Since.UTC().Format(time.RFC3339))
 	if _, err := os.Stat(other); err == nil {
 		if ids := k.lastRun(other); ids != "" {
@@ -80,7 +81,7 @@ func TestSecondRunIsRefusedNamingTheHolder(t *testing.T) {
 	if got := k.lastRun(k.journal); got != holder.RunID {
 		t.Fatalf("the lease named run %s, the journal has %s", holder.RunID, got)
 	}
-	if _, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Get(context.Background(), kube.DefaultLockName, metav1.GetOptions{}); err == nil {
+	if _, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Get(context.Background(), cluster.DefaultLockName, metav1.GetOptions{}); err == nil {
 		t.Fatal("the lease outlived the run")
 	}
 	want(t, k.cairnJournal(other, "run", pb, "-p", "ns="+k.ns, "-p", "flag="+flag, "--lock-namespace", k.ns), ExitOK)
@@ -92,10 +93,10 @@ func TestStaleLeaseIsTakenOverAndJournaled(t *testing.T) {
 	k := newKubeRun(t)
 	pb, flag := k.holdArgs()
 	release(t, flag)
-	prev, _ := json.Marshal(kube.Holder{User: "bob", Host: "jumpbox", RunID: "20250101-000000-dead00", Command: "run", Since: time.Now().Add(-2 * time.Hour)})
+	prev, _ := json.Marshal(cluster.Holder{User: "bob", Host: "jumpbox", RunID: "20250101-000000-dead00", Command: "run", Since: time.Now().Add(-2 * time.Hour)})
 	id, secs, old := "cairn 20250101-000000-dead00 bob@jumpbox pid 4242", int32(60), metav1.NewMicroTime(time.Now().Add(-time.Hour))
 	_, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Create(context.Background(), &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: kube.DefaultLockName, Annotations: map[string]string{kube.HolderAnnotation: string(prev)}},
+		ObjectMeta: metav1.ObjectMeta{Name: cluster.DefaultLockName, Annotations: map[string]string{cluster.HolderAnnotation: string(prev)}},
 		Spec:       coordv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, AcquireTime: &old, RenewTime: &old},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -129,7 +130,7 @@ func TestLostLockInterruptsRunAndResumeContinues(t *testing.T) {
 	other := "change-freeze by ops (not cairn)"
 	now := metav1.NewMicroTime(time.Now())
 	le.Spec.HolderIdentity, le.Spec.RenewTime = &other, &now
-	delete(le.Annotations, kube.HolderAnnotation)
+	delete(le.Annotations, cluster.HolderAnnotation)
 	if _, err := k.env.Clientset.CoordinationV1().Leases(k.ns).Update(context.Background(), le, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestLostLockInterruptsRunAndResumeContinues(t *testing.T) {
 
 	release(t, flag)
 	want(t, k.cairn("resume", run), ExitRefused, other)
-	if err := k.env.Clientset.CoordinationV1().Leases(k.ns).Delete(context.Background(), kube.DefaultLockName, metav1.DeleteOptions{}); err != nil {
+	if err := k.env.Clientset.CoordinationV1().Leases(k.ns).Delete(context.Background(), cluster.DefaultLockName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want(t, k.cairn("resume", run), ExitOK, "succeeded")

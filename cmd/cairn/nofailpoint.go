@@ -2,6 +2,6 @@
 
 package main
 
-import "github.com/cairn-dev/cairn/journal"
+import "github.com/cairn-dev/cairn/workflow"
 
-func withFailpoint(next func(journal.Event)) func(journal.Event) { return next }
+func withFailpoint(next func(workflow.Update)) func(workflow.Update) { return next }

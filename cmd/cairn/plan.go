@@ -1,24 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/playbooks"
-	"github.com/cairn-dev/cairn/steps/kube"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type planOptions struct {
-	playbook string
-	output   string
-	diff     bool
-	set      map[string]string
-	file     map[string]any
+	action.PlanOptions
+	output string
 }
 
 func newPlanCommand() *cli.Command {
@@ -43,14 +38,15 @@ for each kube.apply step, what a server-side dry-run apply would change.
 			if err != nil {
 				return err
 			}
-			o := &planOptions{output: c.String("output"), diff: c.Bool("diff")}
+			o := &planOptions{output: c.String("output")}
+			o.Diff = c.Bool("diff")
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
-			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
+			if o.Playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
 				return err
 			}
-			if o.set, o.file, err = readParams(c); err != nil {
+			if o.Params, err = readParams(c); err != nil {
 				return err
 			}
 			return o.run(c, g)
@@ -59,49 +55,21 @@ for each kube.apply step, what a server-side dry-run apply would change.
 }
 
 func (o *planOptions) run(c *cli.Context, g *globals) error {
-	pb, _, err := loadPlaybook(o.playbook, g.registry())
-	if err != nil {
+	p, err := g.cfg.Plan(c.Context, o.PlanOptions)
+	if p == nil {
 		return err
 	}
-	vals, err := playbooks.Resolve(pb, o.set, o.file)
-	if err != nil {
-		return usageError{fmt.Errorf("parameters of %s:\n%w", pb.Name, err)}
+	if perr := printPlan(g.stdout, o.output, p.Entries); perr != nil {
+		return perr
 	}
-	entries := workflow.Plan(pb, vals)
-	if err := printPlan(g.stdout, o.output, entries); err != nil || !o.diff {
-		return err
-	}
-	return o.printDiffs(c, g, entries)
-}
-
-// printDiffs dry-runs each kube.apply instance whose parameters could be
-// rendered; one that needs an earlier step's output can only be diffed when
-// the run gets there.
-func (o *planOptions) printDiffs(c *cli.Context, g *globals, entries []workflow.PlanEntry) error {
-	for _, e := range entries {
-		if e.Kind != "kube.apply" {
+	for _, d := range p.Diffs {
+		if d.Pending {
+			fmt.Fprintf(g.stdout, "\n--- %s: depends on outputs of earlier steps; no diff before the run\n", d.Instance)
 			continue
 		}
-		title := workflow.Key(e.Step, e.Item)
-		if strings.Contains(e.Params, "<steps.") {
-			fmt.Fprintf(g.stdout, "\n--- %s: depends on outputs of earlier steps; no diff before the run\n", title)
-			continue
-		}
-		var p kube.ApplyParams
-		if err := json.Unmarshal([]byte(e.Params), &p); err != nil {
-			return fmt.Errorf("plan --diff %s: %w", title, err)
-		}
-		cl, err := g.cluster.clients()
-		if err != nil {
-			return err
-		}
-		d, err := kube.ApplyDiff(c.Context, cl, &p)
-		if err != nil {
-			return fmt.Errorf("plan --diff %s: %w", title, err)
-		}
-		fmt.Fprintf(g.stdout, "\n--- %s (server-side dry run)\n%s\n", title, strings.TrimRight(d, "\n"))
+		fmt.Fprintf(g.stdout, "\n--- %s (server-side dry run)\n%s\n", d.Instance, strings.TrimRight(d.Text, "\n"))
 	}
-	return nil
+	return err
 }
 
 func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
@@ -124,7 +92,10 @@ func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
 			lastGroup = ""
 		}
 		undo := e.Undo
-		if undo == "" {
+		switch {
+		case e.Irreversible != "":
+			undo = "IRREVERSIBLE"
+		case undo == "":
 			undo = "-"
 		}
 		// The reason is why resume acts as it does: never cut it short.

@@ -25,11 +25,10 @@ func newPlaybooksCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("unknown argument %q; did you mean `cairn playbooks show %s`?", c.Args().First(), c.Args().First())
 			}
-			reg := g.registry()
 			tw := newTable(g.stdout)
 			row(tw, "NAME", "STEPS", "DESCRIPTION")
 			for _, name := range playbooks.BuiltinNames() {
-				pb, _, err := loadPlaybook(name, reg)
+				pb, _, err := g.cfg.LoadPlaybook(name)
 				if err != nil {
 					return fmt.Errorf("built-in playbook %s is invalid (a bug in cairn): %w", name, err)
 				}
@@ -51,7 +50,7 @@ func newPlaybooksCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					pb, origin, err := loadPlaybook(ref, g.registry())
+					pb, origin, err := g.cfg.LoadPlaybook(ref)
 					if err != nil {
 						return err
 					}
@@ -69,7 +68,7 @@ func newPlaybooksCommand() *cli.Command {
 					}
 					tw := newTable(g.stdout)
 					row(tw, "KIND", "SUMMARY")
-					for _, k := range g.registry().Kinds() {
+					for _, k := range g.cfg.Registry().Kinds() {
 						row(tw, k.Name, k.Summary)
 					}
 					return tw.Flush()
@@ -129,6 +128,9 @@ func describePlaybook(w io.Writer, pb *playbooks.Playbook, origin string) {
 		}
 		if s.Check != nil {
 			fmt.Fprintf(w, "%scheck: %s decides whether it is already done\n", indent, s.Check.Kind)
+		}
+		if s.Irreversible != "" {
+			fmt.Fprintf(w, "%sIRREVERSIBLE: %s; once it has started, cairn rollback refuses\n", indent, s.Irreversible)
 		}
 		if s.Undo != nil {
 			each := ""

@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 // `cairn playbooks show NAME` is the built-ins' manual: it must say what
 // every parameter and every step is for, and what rollback does.
 func TestBuiltinsAreDocumented(t *testing.T) {
-	g := &globals{cluster: &clusterAccess{}}
-	reg := g.registry()
+	cfg := &action.Config{}
 	for _, name := range playbooks.BuiltinNames() {
-		pb, origin, err := loadPlaybook(name, reg)
+		pb, origin, err := cfg.LoadPlaybook(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

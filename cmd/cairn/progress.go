@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,11 +64,11 @@ func (p *progress) view(step string) *stepView {
 	return v
 }
 
-// event is the engine's OnEvent. It is called with the engine's run lock
+// update is the engine's OnUpdate. It is called with the engine's run lock
 // held, so it only updates memory and logs; drawing happens on the ticker.
-func (p *progress) event(ev journal.Event) {
+func (p *progress) update(u workflow.Update) {
 	p.mu.Lock()
-	summary := p.apply(ev)
+	summary := p.apply(u)
 	startTicker := p.line != nil && !p.ticking && p.current != ""
 	if startTicker {
 		p.ticking = true
@@ -78,45 +77,41 @@ func (p *progress) event(ev journal.Event) {
 	if startTicker {
 		go p.tick()
 	}
-	logEvent(p.log, ev, summary)
+	logEvent(p.log, u.Event, summary)
 }
 
-// apply folds ev into the views and returns a batch summary to log with it
-// when ev finished an item of a foreach step.
-func (p *progress) apply(ev journal.Event) string {
-	if ev.Step == "" {
-		switch ev.Type {
-		case workflow.EvRunSucceeded, workflow.EvRunFailed, workflow.EvRunInterrupted,
-			workflow.EvRollbackDone, workflow.EvRollbackFailed, workflow.EvRollbackInterrup:
-			p.current = ""
+// apply folds u into the views and returns a batch summary to log with it
+// when u finished an item of a foreach step.
+func (p *progress) apply(u workflow.Update) string {
+	switch {
+	case u.Items != nil:
+		v := p.view(u.Event.Step)
+		v.foreach, v.items = true, u.Items
+		return ""
+	case u.Instance == nil:
+		if u.Run != workflow.StatusRunning {
+			p.current = "" // the run ended, paused or entered rollback
 		}
 		return ""
 	}
-	v := p.view(ev.Step)
-	switch ev.Type {
-	case workflow.EvItemsFrozen:
-		var d struct {
-			Items []string `json:"items"`
-		}
-		if json.Unmarshal(ev.Data, &d) == nil {
-			v.foreach, v.items = true, d.Items
-		}
+	in := u.Instance
+	v := p.view(in.Step)
+	switch u.State() {
+	case workflow.InstRunning:
+		v.state[in.Item], v.since[in.Item] = "running", time.Now()
+		delete(v.msg, in.Item)
+		p.current = in.Step
 		return ""
-	case workflow.EvInstanceStarted, workflow.EvUndoStarted:
-		v.state[ev.Item], v.since[ev.Item] = "running", time.Now()
-		delete(v.msg, ev.Item)
-		p.current = ev.Step
-		return ""
-	case workflow.EvInstanceSucceed, workflow.EvInstanceChecked, workflow.EvInstanceSkipped, workflow.EvUndoSucceeded:
-		v.state[ev.Item] = "done"
-	case workflow.EvInstanceFailed, workflow.EvUndoFailed:
-		v.state[ev.Item] = "failed"
-	case workflow.EvGateWaiting:
-		v.state[ev.Item] = "waiting"
+	case workflow.InstSucceeded, workflow.InstSkipped:
+		v.state[in.Item] = "done"
+	case workflow.InstFailed:
+		v.state[in.Item] = "failed"
+	case workflow.InstWaiting:
+		v.state[in.Item] = "waiting"
 	default:
 		return ""
 	}
-	delete(v.msg, ev.Item)
+	delete(v.msg, in.Item)
 	if !v.foreach {
 		return ""
 	}

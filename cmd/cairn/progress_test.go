@@ -15,11 +15,16 @@ import (
 func TestProgressShowsForeachBatchAndLatestMessage(t *testing.T) {
 	var logs bytes.Buffer
 	p := newProgress(zerolog.New(&logs), nil)
-	p.event(journal.Event{Type: workflow.EvItemsFrozen, Step: "move-rest", Data: []byte(`{"items":["app-1","app-2","app-3","app-4","app-5"]}`)})
-	for _, it := range []string{"app-1", "app-2", "app-3"} {
-		p.event(journal.Event{Type: workflow.EvInstanceStarted, Step: "move-rest", Item: it})
+	p.update(workflow.Update{Event: journal.Event{Type: workflow.EvItemsFrozen, Step: "move-rest"}, Run: workflow.StatusRunning,
+		Items: []string{"app-1", "app-2", "app-3", "app-4", "app-5"}})
+	inst := func(typ, item string, st workflow.InstanceStatus) workflow.Update {
+		return workflow.Update{Event: journal.Event{Type: typ, Step: "move-rest", Item: item}, Run: workflow.StatusRunning,
+			Instance: &workflow.Instance{Step: "move-rest", Item: item, Status: st, Undo: workflow.InstPending}}
 	}
-	p.event(journal.Event{Type: workflow.EvInstanceSucceed, Step: "move-rest", Item: "app-1"})
+	for _, it := range []string{"app-1", "app-2", "app-3"} {
+		p.update(inst(workflow.EvInstanceStarted, it, workflow.InstRunning))
+	}
+	p.update(inst(workflow.EvInstanceSucceed, "app-1", workflow.InstSucceeded))
 	p.step("move-rest", "app-2", "1 of 2 updated replicas available")
 
 	got := p.render(time.Now())
@@ -30,7 +35,7 @@ func TestProgressShowsForeachBatchAndLatestMessage(t *testing.T) {
 	if !strings.Contains(logs.String(), `"batch":"1/5 done, running [app-2 app-3], pending 2"`) {
 		t.Fatalf("the finished item's log line lacks the batch summary:\n%s", logs.String())
 	}
-	p.event(journal.Event{Type: workflow.EvRunInterrupted})
+	p.update(workflow.Update{Event: journal.Event{Type: workflow.EvRunInterrupted}, Run: workflow.StatusInterrupted})
 	if got := p.render(time.Now()); got != "" {
 		t.Fatalf("status line after the run ended: %q", got)
 	}

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/journal"
-	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type resumeOptions struct {
-	runID  string
+	action.ResumeOptions
 	plan   bool
-	force  bool
 	output string
-	set    map[string]string
-	file   map[string]any
 }
 
 func newResumeCommand() *cli.Command {
@@ -45,12 +39,13 @@ cluster lock while it works (see cairn run --help).
 			if err != nil {
 				return err
 			}
-			o := &resumeOptions{plan: c.Bool("plan"), force: c.Bool("force"), output: c.String("output")}
+			o := &resumeOptions{plan: c.Bool("plan"), output: c.String("output")}
+			o.Force = c.Bool("force")
 			if c.NArg() > 1 {
 				return usagef("resume takes at most one RUN argument, got %d", c.NArg())
 			}
-			o.runID = c.Args().First()
-			if o.set, o.file, err = readParams(c); err != nil {
+			o.RunID = c.Args().First()
+			if o.Params, err = readParams(c); err != nil {
 				return err
 			}
 			if err := checkOutput(o.output); err != nil {
@@ -62,61 +57,15 @@ cluster lock while it works (see cairn run --help).
 }
 
 func (o *resumeOptions) run(c *cli.Context, g *globals) error {
-	db, err := g.openJournal(o.plan)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if o.runID == "" {
-		if o.runID, err = newestUnfinished(db); err != nil {
-			return err
-		}
-	}
-	run, pb, reg, err := g.trustedRun(db, o.runID)
-	if err != nil {
-		return err
-	}
-	eng := g.engine(db, reg)
 	if o.plan {
-		vals, err := workflow.ResumeValues(pb, run, o.set, o.file)
-		if err != nil {
-			return usageError{err}
-		}
-		entries, err := eng.ResumePlan(o.runID, pb, vals)
+		_, entries, err := g.cfg.ResumePlan(o.ResumeOptions)
 		if err != nil {
 			return err
 		}
 		return printPlan(g.stdout, o.output, entries)
 	}
-	var target map[string]string
-	if g.cluster.needed(pb, run.Target) {
-		if target, eng.Lock, err = g.cluster.connect(c.Context); err != nil {
-			return err
-		}
-	}
-	g.log.Info().Str("run", o.runID).Str("playbook", run.Playbook).Msg("resuming")
-	out, err := eng.Resume(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force, Target: target})
+	out, err := g.cfg.Resume(c.Context, o.ResumeOptions)
 	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err
-}
-
-// newestUnfinished finds the run resume continues by default.
-func newestUnfinished(db *journal.DB) (string, error) {
-	var id string
-	err := db.ScanRuns(func(s journal.RunSummary) bool {
-		st := workflow.StatusOf(s.Last)
-		if st.Finished() || st == workflow.StatusRollingBack || st == workflow.StatusRollbackFailed {
-			return true
-		}
-		id = s.Run.ID
-		return false
-	})
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		return "", fmt.Errorf("no unfinished run in %s; list runs with `cairn runs`: %w", db.Path(), workflow.ErrNotResumable)
-	}
-	return id, nil
 }

@@ -3,14 +3,13 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type rollbackOptions struct {
-	runID string
-	force bool
-	set   map[string]string
-	file  map[string]any
+	action.ResumeOptions
+	plan   bool
+	output string
 }
 
 func newRollbackCommand() *cli.Command {
@@ -21,21 +20,34 @@ func newRollbackCommand() *cli.Command {
 		Description: `Runs the undo action of every succeeded step instance of RUN, in reverse
 order of completion. Steps without an undo are left as they are. The
 rollback is journaled as a phase of the run; if it is interrupted, run the
-same command again: undos that succeeded are not repeated. Like resume, it
+same command again: undos that succeeded are not repeated.
+
+A step marked irreversible (deleting the old control plane, bmctl upgrade
+cluster) is a point of no return: once a run has started one, rollback
+refuses (exit 4) and says which step was passed and why it cannot be
+undone, instead of undoing the steps around it.
+
+   cairn rollback RUN --plan      what would be undone, newest first Like resume, it
 refuses another cluster than the run's unless --force, and holds the cluster
 lock while it works (see cairn run --help).`,
 		Flags: append(append(paramFlags(), clusterFlags()...),
-			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"}),
+			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"},
+			&cli.BoolFlag{Name: "plan", Usage: "print what rollback would undo and pass over, newest first, and do nothing"},
+			outputFlag()),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &rollbackOptions{force: c.Bool("force")}
-			if o.runID, err = oneArg(c, "RUN"); err != nil {
+			o := &rollbackOptions{plan: c.Bool("plan"), output: c.String("output")}
+			o.Force = c.Bool("force")
+			if err := checkOutput(o.output); err != nil {
 				return err
 			}
-			if o.set, o.file, err = readParams(c); err != nil {
+			if o.RunID, err = oneArg(c, "RUN"); err != nil {
+				return err
+			}
+			if o.Params, err = readParams(c); err != nil {
 				return err
 			}
 			return o.run(c, g)
@@ -44,23 +56,14 @@ lock while it works (see cairn run --help).`,
 }
 
 func (o *rollbackOptions) run(c *cli.Context, g *globals) error {
-	db, err := g.openJournal(false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	run, pb, reg, err := g.trustedRun(db, o.runID)
-	if err != nil {
-		return err
-	}
-	eng := g.engine(db, reg)
-	var target map[string]string
-	if g.cluster.needed(pb, run.Target) {
-		if target, eng.Lock, err = g.cluster.connect(c.Context); err != nil {
+	if o.plan {
+		entries, err := g.cfg.RollbackPlan(o.ResumeOptions)
+		if err != nil {
 			return err
 		}
+		return printPlan(g.stdout, o.output, entries)
 	}
-	out, err := eng.Rollback(c.Context, workflow.ResumeRequest{RunID: o.runID, Playbook: pb, Set: o.set, File: o.file, Force: o.force, Target: target})
+	out, err := g.cfg.Rollback(c.Context, o.ResumeOptions)
 	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err

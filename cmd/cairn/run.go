@@ -6,14 +6,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type runOptions struct {
 	playbook string
-	set      map[string]string
-	file     map[string]any
+	params   action.Params
 }
 
 func newRunCommand() *cli.Command {
@@ -46,7 +45,7 @@ the takeover is journaled. The lease is released when cairn exits or pauses.
 			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
 				return err
 			}
-			if o.set, o.file, err = readParams(c); err != nil {
+			if o.params, err = readParams(c); err != nil {
 				return err
 			}
 			return o.run(c, g)
@@ -55,32 +54,7 @@ the takeover is journaled. The lease is released when cairn exits or pauses.
 }
 
 func (o *runOptions) run(c *cli.Context, g *globals) error {
-	reg := g.registry()
-	pb, origin, err := loadPlaybook(o.playbook, reg)
-	if err != nil {
-		return err
-	}
-	vals, err := playbooks.Resolve(pb, o.set, o.file)
-	if err != nil {
-		return usageError{fmt.Errorf("parameters of %s:\n%w", pb.Name, err)}
-	}
-	// Connect before anything is journaled: a run that cannot reach its
-	// cluster should not leave a run record behind.
-	var target map[string]string
-	var lock workflow.ClusterLock
-	if g.cluster.needed(pb, nil) {
-		if target, lock, err = g.cluster.connect(c.Context); err != nil {
-			return err
-		}
-	}
-	db, err := g.openJournal(false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	eng := g.engine(db, reg)
-	eng.Lock = lock
-	out, err := eng.Start(c.Context, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Target: target})
+	out, err := g.cfg.Run(c.Context, action.RunOptions{Playbook: o.playbook, Params: o.params})
 	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err

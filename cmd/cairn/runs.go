@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -55,12 +56,7 @@ func newRunsCommand() *cli.Command {
 }
 
 func (o *runsOptions) run(g *globals) error {
-	db, err := g.openJournal(true)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	sums, err := db.Runs(o.limit)
+	sums, err := g.cfg.Runs(o.limit)
 	if err != nil {
 		return err
 	}
@@ -80,7 +76,7 @@ func (o *runsOptions) run(g *globals) error {
 	tw := newTable(g.stdout)
 	row(tw, "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "BY", "TARGET")
 	for _, r := range rows {
-		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, clusterString(r.Target))
+		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, cluster.TargetString(r.Target))
 	}
 	return tw.Flush()
 }

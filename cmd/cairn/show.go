@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -61,32 +62,30 @@ type instanceView struct {
 }
 
 type showView struct {
-	Run       runRow            `json:"run" yaml:"run"`
-	Origin    string            `json:"origin" yaml:"origin"`
-	Digest    string            `json:"digest" yaml:"digest"`
-	Params    map[string]string `json:"params" yaml:"params"`
-	Resumes   int               `json:"resumes" yaml:"resumes"`
-	Instances []instanceView    `json:"instances" yaml:"instances"`
-	Events    []journal.Event   `json:"events,omitempty" yaml:"events,omitempty"`
+	Run     runRow            `json:"run" yaml:"run"`
+	Origin  string            `json:"origin" yaml:"origin"`
+	Digest  string            `json:"digest" yaml:"digest"`
+	Params  map[string]string `json:"params" yaml:"params"`
+	Resumes int               `json:"resumes" yaml:"resumes"`
+	// Verification is "ok", or why the run's hash chain does not hold.
+	Verification string          `json:"verification" yaml:"verification"`
+	Instances    []instanceView  `json:"instances" yaml:"instances"`
+	Events       []journal.Event `json:"events,omitempty" yaml:"events,omitempty"`
 }
 
 func (o *showOptions) run(g *globals) error {
-	db, err := g.openJournal(true)
+	shown, err := g.cfg.Show(o.runID)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	run, err := db.Run(o.runID)
-	if err != nil {
-		return err
+	v := buildShow(shown.State)
+	if shown.Unverified != nil {
+		v.Verification = "FAILED: " + shown.Unverified.Error()
+	} else {
+		v.Verification = "ok"
 	}
-	evs, err := db.Events(o.runID)
-	if err != nil {
-		return err
-	}
-	v := buildShow(workflow.Replay(run, evs))
 	if o.events || o.output != "table" {
-		v.Events = evs
+		v.Events = shown.Events
 	}
 	if o.output != "table" {
 		return printData(g.stdout, o.output, v)
@@ -136,7 +135,10 @@ func buildShow(st *workflow.State) showView {
 func printShow(w io.Writer, v showView) error {
 	fmt.Fprintf(w, "run       %s\nplaybook  %s (%s, digest %.12s)\nstatus    %s\nstarted   %s by %s, %s\n",
 		v.Run.ID, v.Run.Playbook, v.Origin, v.Digest, v.Run.Status, v.Run.Started.Local().Format("2006-01-02 15:04:05"), v.Run.User, v.Run.Duration)
-	target := clusterString(v.Run.Target)
+	if v.Verification != "ok" {
+		fmt.Fprintf(w, "journal   %s\n", v.Verification)
+	}
+	target := cluster.TargetString(v.Run.Target)
 	if uid := v.Run.Target["kube-system-uid"]; uid != "" {
 		target += " (kube-system uid " + uid + ")"
 	}

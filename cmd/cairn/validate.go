@@ -23,10 +23,9 @@ every ${...} reference. Exits 2 if any file has an error.`,
 			if c.NArg() == 0 {
 				return usagef("validate expects at least one FILE (a built-in name works too)")
 			}
-			reg := g.registry()
 			var errs []error
 			for _, ref := range c.Args().Slice() {
-				pb, _, err := loadPlaybook(ref, reg)
+				pb, _, err := g.cfg.LoadPlaybook(ref)
 				if err != nil {
 					errs = append(errs, err)
 					continue

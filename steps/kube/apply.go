@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // FieldManager is the field manager of everything cairn applies, so that
@@ -58,12 +59,14 @@ func (p *ApplyParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-func applyKind(cluster ClusterFunc) steps.Kind {
+func applyKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.apply",
-		Summary:   "server-side apply manifests (file or inline, templated) with field manager cairn",
-		NewParams: func() any { return &ApplyParams{} },
-		New:       func() (steps.Executor, error) { return &applyExec{cluster: cluster}, nil },
+		Name:         "kube.apply",
+		Summary:      "server-side apply manifests (file or inline, templated) with field manager cairn",
+		NewParams:    func() any { return &ApplyParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &applyExec{cl: cl} }),
+		NeedsCluster: true,
+		Diffs:        true,
 	}
 }
 

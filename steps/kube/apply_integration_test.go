@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairn-dev/cairn/steps"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -45,7 +46,7 @@ func TestApplyCreateUpdateNoopDiffIntegration(t *testing.T) {
 	p := &ApplyParams{Namespace: ns, Manifest: istiodServiceManifest("asm-1", "  extra: x\n")}
 	in := it.in(p)
 
-	diff, err := ApplyDiff(it.ctx(), it.cl, p)
+	diff, err := ex.(steps.Differ).Diff(it.ctx(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
-type applyExec struct{ cluster ClusterFunc }
+type applyExec struct{ cl *cluster.Clients }
 
 // applyItem is one manifest object bound to its resource.
 type applyItem struct {
@@ -28,7 +29,7 @@ type applyItem struct {
 	name string // for messages: "Service istio-system/istiod"
 }
 
-func (it *applyItem) resource(cl *steps.Cluster) dynamic.ResourceInterface {
+func (it *applyItem) resource(cl *cluster.Clients) dynamic.ResourceInterface {
 	if it.ns == "" {
 		return cl.Dynamic.Resource(it.m.GVR)
 	}
@@ -38,7 +39,7 @@ func (it *applyItem) resource(cl *steps.Cluster) dynamic.ResourceInterface {
 // prepare parses the manifests and maps every object before anything is
 // applied, so that an unknown kind or a missing namespace fails the step
 // untouched.
-func (a *applyExec) prepare(ctx context.Context, params any) (*ApplyParams, *steps.Cluster, []*applyItem, error) {
+func (a *applyExec) prepare(ctx context.Context, params any) (*ApplyParams, *cluster.Clients, []*applyItem, error) {
 	p, err := objParams[ApplyParams]("kube.apply", params)
 	if err != nil {
 		return nil, nil, nil, err
@@ -47,10 +48,7 @@ func (a *applyExec) prepare(ctx context.Context, params any) (*ApplyParams, *ste
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cl, err := a.cluster()
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	cl := a.cl
 	var items []*applyItem
 	for _, u := range objs {
 		m, err := applyMapGVK(ctx, cl.Mapper, u.GroupVersionKind())
@@ -80,7 +78,7 @@ func (a *applyExec) prepare(ctx context.Context, params any) (*ApplyParams, *ste
 // discovery, since an earlier step may just have installed the CRD.
 func applyMapGVK(ctx context.Context, mapper meta.RESTMapper, gvk schema.GroupVersionKind) (Mapping, error) {
 	var out Mapping
-	err := Do(ctx, func(context.Context) error {
+	err := cluster.Do(ctx, func(context.Context) error {
 		rm, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if meta.IsNoMatchError(err) {
 			if r, ok := mapper.(resetter); ok {
@@ -99,9 +97,9 @@ func applyMapGVK(ctx context.Context, mapper meta.RESTMapper, gvk schema.GroupVe
 	return out, objAPIErr(ctx, err)
 }
 
-func (a *applyExec) get(ctx context.Context, cl *steps.Cluster, it *applyItem) (*unstructured.Unstructured, error) {
+func (a *applyExec) get(ctx context.Context, cl *cluster.Clients, it *applyItem) (*unstructured.Unstructured, error) {
 	var live *unstructured.Unstructured
-	err := Do(ctx, func(ctx context.Context) error {
+	err := cluster.Do(ctx, func(ctx context.Context) error {
 		u, err := it.resource(cl).Get(ctx, it.obj.GetName(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -115,13 +113,13 @@ func (a *applyExec) get(ctx context.Context, cl *steps.Cluster, it *applyItem) (
 	return live, nil
 }
 
-func (a *applyExec) apply(ctx context.Context, cl *steps.Cluster, it *applyItem, force, dryRun bool) (*unstructured.Unstructured, error) {
+func (a *applyExec) apply(ctx context.Context, cl *cluster.Clients, it *applyItem, force, dryRun bool) (*unstructured.Unstructured, error) {
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	var out *unstructured.Unstructured
-	err := Do(ctx, func(ctx context.Context) error {
+	err := cluster.Do(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = it.resource(cl).Apply(ctx, it.obj.GetName(), it.obj, opts)
 		return err
@@ -208,16 +206,10 @@ func applyComparable(u *unstructured.Unstructured) map[string]any {
 	return c
 }
 
-// ApplyDiff is what `cairn plan` shows for a kube.apply step: for each
-// object, a unified diff of the live object against the result of a
-// server-side dry-run apply, or a note that nothing would change. params
-// must be rendered.
-func ApplyDiff(ctx context.Context, cluster *steps.Cluster, params *ApplyParams) (string, error) {
-	a := &applyExec{cluster: func() (*steps.Cluster, error) { return cluster, nil }}
-	return a.Diff(ctx, params)
-}
-
-// Diff implements ApplyDiff.
+// Diff is what `cairn plan --diff` shows for a kube.apply step
+// (steps.Differ): for each object, a unified diff of the live object against
+// the result of a server-side dry-run apply, or a note that nothing would
+// change. params must be rendered.
 func (a *applyExec) Diff(ctx context.Context, params any) (string, error) {
 	p, cl, items, err := a.prepare(ctx, params)
 	if err != nil {

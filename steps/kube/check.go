@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // CheckParams are the params of kube.check: read the selected objects once
@@ -164,16 +165,18 @@ func objSortedKeys(m map[string]string) []string {
 	return keys
 }
 
-func checkKind(cluster ClusterFunc) steps.Kind {
+func checkKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.check",
-		Summary:   "read objects once and assert on them (exists, count, fields, labels, pods ready, image tags); publish fields",
-		NewParams: func() any { return &CheckParams{} },
-		New:       func() (steps.Executor, error) { return &checkExec{cluster: cluster}, nil },
+		Name:         "kube.check",
+		Summary:      "read objects once and assert on them (exists, count, fields, labels, pods ready, image tags); publish fields",
+		NewParams:    func() any { return &CheckParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &checkExec{cl: cl} }),
+		NeedsCluster: true,
+		ReadOnly:     true,
 	}
 }
 
-type checkExec struct{ cluster ClusterFunc }
+type checkExec struct{ cl *cluster.Clients }
 
 // checkOutcome is one evaluation of a kube.check.
 type checkOutcome struct {
@@ -188,10 +191,7 @@ func (x *checkExec) evaluate(ctx context.Context, params any) (*checkOutcome, er
 	if err != nil {
 		return nil, err
 	}
-	cl, err := x.cluster()
-	if err != nil {
-		return nil, err
-	}
+	cl := x.cl
 	t, err := resolveObjQuery(ctx, cl, p.ObjectQuery)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // DeleteParams are the params of kube.delete, the native form of
@@ -68,16 +69,17 @@ func (p *DeleteParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-func deleteKind(cluster ClusterFunc) steps.Kind {
+func deleteKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.delete",
-		Summary:   "delete objects of several kinds by name, optionally ignoring absent ones and waiting until they are gone",
-		NewParams: func() any { return &DeleteParams{} },
-		New:       func() (steps.Executor, error) { return &deleteExec{cluster: cluster}, nil },
+		Name:         "kube.delete",
+		Summary:      "delete objects of several kinds by name, optionally ignoring absent ones and waiting until they are gone",
+		NewParams:    func() any { return &DeleteParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &deleteExec{cl: cl} }),
+		NeedsCluster: true,
 	}
 }
 
-type deleteExec struct{ cluster ClusterFunc }
+type deleteExec struct{ cl *cluster.Clients }
 
 // deleteTarget is one kind's object and what was found of it.
 type deleteTarget struct {
@@ -89,7 +91,7 @@ func (d *deleteTarget) name() string { return d.m.Kind + " " + objNSName(d.ns, d
 
 // targets resolves every kind (all before deleting anything, so that a
 // misspelt kind fails the step untouched) and reads each object.
-func (x *deleteExec) targets(ctx context.Context, in steps.Instance) (*DeleteParams, *steps.Cluster, []*deleteTarget, error) {
+func (x *deleteExec) targets(ctx context.Context, in steps.Instance) (*DeleteParams, *cluster.Clients, []*deleteTarget, error) {
 	p, err := objParams[DeleteParams]("kube.delete", in.Params)
 	if err != nil {
 		return nil, nil, nil, err
@@ -97,10 +99,7 @@ func (x *deleteExec) targets(ctx context.Context, in steps.Instance) (*DeletePar
 	if strings.TrimSpace(p.Name) == "" {
 		return nil, nil, nil, steps.Permanent(fmt.Errorf("kube.delete: name is empty after rendering"))
 	}
-	cl, err := x.cluster()
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	cl := x.cl
 	var out []*deleteTarget
 	seen := map[string]bool{}
 	for _, kind := range p.Kinds {
@@ -113,7 +112,7 @@ func (x *deleteExec) targets(ctx context.Context, in steps.Instance) (*DeletePar
 		}
 		seen[t.m.GVR.String()] = true
 		d := &deleteTarget{objTarget: t}
-		err = Do(ctx, func(ctx context.Context) error {
+		err = cluster.Do(ctx, func(ctx context.Context) error {
 			u, err := t.resource(cl).Get(ctx, p.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return nil
@@ -166,7 +165,7 @@ func (x *deleteExec) Run(ctx context.Context, in steps.Instance) (steps.Result, 
 		case d.live.GetDeletionTimestamp() != nil:
 			evidence = append(evidence, d.name()+" already being deleted")
 		default:
-			err := Do(ctx, func(ctx context.Context) error {
+			err := cluster.Do(ctx, func(ctx context.Context) error {
 				return d.resource(cl).Delete(ctx, d.q.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
 			})
 			switch {
@@ -202,7 +201,7 @@ func objOrNone(s []string) string {
 // waitGone watches each object until no object with the deleted one's UID
 // is left, so that a controller re-creating an object under the same name
 // does not keep the step waiting until its timeout.
-func (x *deleteExec) waitGone(ctx context.Context, cl *steps.Cluster, p *DeleteParams, gone []*deleteTarget, in steps.Instance) error {
+func (x *deleteExec) waitGone(ctx context.Context, cl *cluster.Clients, p *DeleteParams, gone []*deleteTarget, in steps.Instance) error {
 	timeout := p.Timeout
 	if timeout == 0 {
 		timeout = objDefaultWaitTimeout

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // LabelParams are the params of kube.label and kube.annotate.
@@ -127,19 +128,16 @@ func (p *LabelParams) checkValue(v string) string {
 	return ""
 }
 
-func labelKinds(cluster ClusterFunc) []steps.Kind {
+func labelKinds(clients cluster.ClientsFunc) []steps.Kind {
 	mk := func(name, field, summary string) steps.Kind {
 		return steps.Kind{
 			Name:      name,
 			Summary:   summary,
 			NewParams: func() any { return &LabelParams{field: field} },
-			New: func() (steps.Executor, error) {
-				cl, err := clusterOf(cluster)
-				if err != nil {
-					return nil, err
-				}
-				return &labeler{name: name, field: field, cl: cl}, nil
-			},
+			New: lazy(clients, func(cl *cluster.Clients) steps.Executor {
+				return &labeler{name: name, field: field, cl: cl}
+			}),
+			NeedsCluster: true,
 		}
 	}
 	return []steps.Kind{
@@ -151,7 +149,7 @@ func labelKinds(cluster ClusterFunc) []steps.Kind {
 type labeler struct {
 	name  string
 	field string
-	cl    *steps.Cluster
+	cl    *cluster.Clients
 }
 
 type labelTarget struct {
@@ -216,7 +214,7 @@ func (x *labeler) Run(ctx context.Context, in steps.Instance) (steps.Result, err
 		ref := objRef(t.m, obj.GetNamespace(), obj.GetName())
 		var patch map[string]any
 		var prior changes
-		err := Do(ctx, func(ctx context.Context) error {
+		err := cluster.Do(ctx, func(ctx context.Context) error {
 			for {
 				patch, prior = t.p.diff(obj, t.want)
 				if len(patch) == 0 {
@@ -264,19 +262,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// clusterOf builds the clients; it does not contact the server.
-func clusterOf(cluster ClusterFunc) (*steps.Cluster, error) {
-	if cluster == nil {
-		return nil, steps.ErrNoCluster
-	}
-	cl, err := cluster()
-	if err != nil {
-		return nil, err
-	}
-	if cl == nil {
-		return nil, steps.ErrNoCluster
-	}
-	return cl, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -24,7 +25,7 @@ type resetter interface{ Reset() }
 // created since the cache was filled.
 func Resolve(ctx context.Context, m meta.RESTMapper, kind string) (Mapping, error) {
 	var out Mapping
-	err := Do(ctx, func(context.Context) error {
+	err := cluster.Do(ctx, func(context.Context) error {
 		mp, err := resolve(m, kind)
 		if meta.IsNoMatchError(err) {
 			if r, ok := m.(resetter); ok {

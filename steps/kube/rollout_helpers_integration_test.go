@@ -17,24 +17,25 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/steps/kube"
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
 const rolloutTimeout = 60 * time.Second
 
-// clusterFor builds the clients the way the CLI does (kube.Load), so the
+// clusterFor builds the clients the way the CLI does (cluster.Load), so the
 // kinds run with production settings; tweak may change the config.
-func clusterFor(t *testing.T, env *kubetest.Env, tweak func(*rest.Config)) *steps.Cluster {
+func clusterFor(t *testing.T, env *kubetest.Env, tweak func(*rest.Config)) *cluster.Clients {
 	t.Helper()
-	conn, err := kube.Load(kube.Source{Kubeconfig: env.Kubeconfig})
+	conn, err := cluster.Load(cluster.Source{Kubeconfig: env.Kubeconfig})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tweak != nil {
 		tweak(conn.Config)
 	}
-	cl, err := conn.Cluster()
+	cl, err := conn.Clients()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +43,9 @@ func clusterFor(t *testing.T, env *kubetest.Env, tweak func(*rest.Config)) *step
 }
 
 // executor builds one of the kinds under test through kube.Kinds.
-func executor(t *testing.T, cl *steps.Cluster, name string) steps.Executor {
+func executor(t *testing.T, cl *cluster.Clients, name string) steps.Executor {
 	t.Helper()
-	for _, k := range kube.Kinds(func() (*steps.Cluster, error) { return cl, nil }, steps.Deps{}) {
+	for _, k := range kube.Kinds(func() (*cluster.Clients, error) { return cl, nil }) {
 		if k.Name == name {
 			ex, err := k.New()
 			if err != nil {
@@ -61,7 +62,7 @@ func executor(t *testing.T, cl *steps.Cluster, name string) steps.Executor {
 // LabelParams that knows whether it is for labels or annotations.
 func newParams[T any](t *testing.T, name string) *T {
 	t.Helper()
-	for _, k := range kube.Kinds(nil, steps.Deps{}) {
+	for _, k := range kube.Kinds(nil) {
 		if k.Name == name {
 			p, ok := k.NewParams().(*T)
 			if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 var (
@@ -55,7 +56,7 @@ const loadHeader = "apiVersion: cairn/v1\nkind: Playbook\nmetadata: {name: t}\np
 func registry(t *testing.T) *steps.Registry {
 	t.Helper()
 	r := steps.NewRegistry(steps.Deps{})
-	for _, k := range rolloutKinds(nil, steps.Deps{}) {
+	for _, k := range rolloutKinds(nil) {
 		if err := r.Add(k); err != nil {
 			t.Fatal(err)
 		}
@@ -131,8 +132,11 @@ func TestRolloutKindsLoad(t *testing.T) {
 // a run builds them lazily.
 func TestRolloutKindsNewWithoutServer(t *testing.T) {
 	calls := 0
-	cluster := func() (*steps.Cluster, error) { calls++; return &steps.Cluster{}, nil }
-	for _, k := range rolloutKinds(cluster, steps.Deps{}) {
+	clients := func() (*cluster.Clients, error) { calls++; return &cluster.Clients{}, nil }
+	for _, k := range rolloutKinds(clients) {
+		if !k.NeedsCluster {
+			t.Errorf("%s does not declare that it needs a cluster", k.Name)
+		}
 		if k.Summary == "" {
 			t.Errorf("%s has no summary", k.Name)
 		}
@@ -143,9 +147,9 @@ func TestRolloutKindsNewWithoutServer(t *testing.T) {
 	if calls != 6 {
 		t.Errorf("cluster() called %d times, want once per kind (6)", calls)
 	}
-	for _, k := range rolloutKinds(nil, steps.Deps{}) {
-		if _, err := k.New(); !errors.Is(err, steps.ErrNoCluster) {
-			t.Errorf("%s without a cluster: New() = %v, want ErrNoCluster", k.Name, err)
+	for _, k := range rolloutKinds(nil) {
+		if _, err := k.New(); !errors.Is(err, cluster.ErrNotConfigured) {
+			t.Errorf("%s without a cluster: New() = %v, want ErrNotConfigured", k.Name, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // restartedAtKey is the pod-template annotation `kubectl rollout restart`
@@ -42,7 +43,7 @@ func (p *RestartParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-type restarter struct{ cl *steps.Cluster }
+type restarter struct{ cl *cluster.Clients }
 
 func restartedAt(obj *unstructured.Unstructured) string {
 	v, _, _ := unstructured.NestedString(obj.Object, "spec", "template", "metadata", "annotations", restartedAtKey)
@@ -110,7 +111,7 @@ func (x *restarter) Run(ctx context.Context, in steps.Instance) (steps.Result, e
 			return fail(steps.Permanent(fmt.Errorf("%s is paused: resume it first (kubectl rollout resume), then restart", ref)))
 		}
 		var got *unstructured.Unstructured
-		err := Do(ctx, func(ctx context.Context) (err error) {
+		err := cluster.Do(ctx, func(ctx context.Context) (err error) {
 			got, err = ri.Patch(ctx, o.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
 			return err
 		})

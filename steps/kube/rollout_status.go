@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // RolloutStatusParams are the params of kube.rolloutStatus. Timeout bounds
@@ -25,7 +26,7 @@ func (p *RolloutStatusParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-type statusWaiter struct{ cl *steps.Cluster }
+type statusWaiter struct{ cl *cluster.Clients }
 
 // Check is a single read: done when every selected Deployment has already
 // rolled out.
@@ -51,7 +52,7 @@ func (x *statusWaiter) Run(ctx context.Context, in steps.Instance) (steps.Result
 }
 
 // rolledOutNow reads the selected Deployments once: are all rolled out?
-func rolledOutNow(ctx context.Context, cl *steps.Cluster, sel Selection) (bool, error) {
+func rolledOutNow(ctx context.Context, cl *cluster.Clients, sel Selection) (bool, error) {
 	w, err := newRolloutWait(cl.Dynamic, deploymentMapping, sel, nil)
 	if err != nil {
 		return false, err
@@ -62,7 +63,7 @@ func rolledOutNow(ctx context.Context, cl *steps.Cluster, sel Selection) (bool, 
 // waitRolledOut waits (one list+watch) until the selected Deployments have
 // rolled out, at most timeout when it is positive; kube.rolloutStatus and
 // kube.rolloutRestart with wait share it.
-func waitRolledOut(ctx context.Context, cl *steps.Cluster, sel Selection, timeout time.Duration, report func(string, ...any)) ([]string, error) {
+func waitRolledOut(ctx context.Context, cl *cluster.Clients, sel Selection, timeout time.Duration, report func(string, ...any)) ([]string, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // UndoParams are the params of kube.rolloutUndo. ToRevision 0 means the
@@ -70,11 +71,11 @@ func undoMarker(in steps.Instance) string {
 	return fmt.Sprintf("run=%s step=%s item=%s token=%s", in.RunID, in.StepID, in.Item, in.Token)
 }
 
-type undoer struct{ cl *steps.Cluster }
+type undoer struct{ cl *cluster.Clients }
 
 func (x *undoer) deployment(ctx context.Context, p *UndoParams) (*appsv1.Deployment, error) {
 	var d *appsv1.Deployment
-	err := Do(ctx, func(ctx context.Context) (err error) {
+	err := cluster.Do(ctx, func(ctx context.Context) (err error) {
 		d, err = x.cl.Kube.AppsV1().Deployments(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 		return err
 	})
@@ -125,7 +126,7 @@ func (x *undoer) Run(ctx context.Context, in steps.Instance) (steps.Result, erro
 	}
 	if target.Annotations[undoMarkerKey] != marker {
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{undoMarkerKey: marker}}})
-		err := Do(ctx, func(ctx context.Context) error {
+		err := cluster.Do(ctx, func(ctx context.Context) error {
 			_, err := x.cl.Kube.AppsV1().ReplicaSets(p.Namespace).Patch(ctx, target.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 			return err
 		})
@@ -135,7 +136,7 @@ func (x *undoer) Run(ctx context.Context, in steps.Instance) (steps.Result, erro
 	}
 	in.Report("rolling %s back from revision %d to revision %d", shortRef(deploymentMapping, p.Name), cur, rev)
 	var msg string
-	err = Do(ctx, func(ctx context.Context) error {
+	err = cluster.Do(ctx, func(ctx context.Context) error {
 		rec := &errRecorder{}
 		rb, err := polymorphichelpers.RollbackerFor(schema.GroupKind{Group: "apps", Kind: "Deployment"}, ctxKube{Interface: x.cl.Kube, ctx: ctx, rec: rec})
 		if err != nil {
@@ -166,7 +167,7 @@ func (x *undoer) replicaSets(ctx context.Context, d *appsv1.Deployment) ([]appsv
 		return nil, steps.Permanent(fmt.Errorf("%s: invalid selector: %w", ref, err))
 	}
 	var list *appsv1.ReplicaSetList
-	err = Do(ctx, func(ctx context.Context) (err error) {
+	err = cluster.Do(ctx, func(ctx context.Context) (err error) {
 		list, err = x.cl.Kube.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		return err
 	})

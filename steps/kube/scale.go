@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // ScaleParams are the params of kube.scale. Replicas is a string, written
@@ -71,7 +72,7 @@ func (p *ScaleParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-type scaler struct{ cl *steps.Cluster }
+type scaler struct{ cl *cluster.Clients }
 
 type scaleTarget struct {
 	p    *ScaleParams
@@ -113,12 +114,12 @@ func (x *scaler) target(ctx context.Context, in steps.Instance) (*scaleTarget, e
 	}
 	ri := resource(x.cl.Dynamic, m, p.Namespace)
 	var sc *unstructured.Unstructured
-	err = Do(ctx, func(ctx context.Context) (err error) {
+	err = cluster.Do(ctx, func(ctx context.Context) (err error) {
 		sc, err = ri.Get(ctx, p.Name, metav1.GetOptions{}, "scale")
 		return err
 	})
 	if apierrors.IsNotFound(err) {
-		if gerr := Do(ctx, func(ctx context.Context) error {
+		if gerr := cluster.Do(ctx, func(ctx context.Context) error {
 			_, err := ri.Get(ctx, p.Name, metav1.GetOptions{})
 			return err
 		}); gerr == nil {
@@ -157,7 +158,7 @@ func (x *scaler) Run(ctx context.Context, in steps.Instance) (steps.Result, erro
 	} else {
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"replicas": t.want}})
 		ri := resource(x.cl.Dynamic, t.m, t.p.Namespace)
-		err := Do(ctx, func(ctx context.Context) error {
+		err := cluster.Do(ctx, func(ctx context.Context) error {
 			_, err := ri.Patch(ctx, t.p.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "scale")
 			return err
 		})

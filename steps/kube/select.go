@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // Selection picks objects of one kind in one namespace: by names, all of
@@ -175,7 +176,7 @@ func selectObjects(ctx context.Context, dyn dynamic.Interface, m Mapping, s Sele
 				return nil, steps.Permanent(fmt.Errorf("%s: a name is empty after rendering", s.describe(m)))
 			}
 			var obj *unstructured.Unstructured
-			err := Do(ctx, func(ctx context.Context) (err error) {
+			err := cluster.Do(ctx, func(ctx context.Context) (err error) {
 				obj, err = ri.Get(ctx, name, metav1.GetOptions{})
 				return err
 			})
@@ -192,7 +193,7 @@ func selectObjects(ctx context.Context, dyn dynamic.Interface, m Mapping, s Sele
 		}
 	}
 	var list *unstructured.UnstructuredList
-	err := Do(ctx, func(ctx context.Context) (err error) {
+	err := cluster.Do(ctx, func(ctx context.Context) (err error) {
 		list, err = ri.List(ctx, metav1.ListOptions{LabelSelector: s.Selector})
 		return err
 	})
@@ -224,7 +225,7 @@ func apiFailure(ctx context.Context, err error, format string, args ...any) erro
 		return err
 	case apierrors.IsNotFound(err):
 		return steps.Permanent(fmt.Errorf("%s: not found", what))
-	case ctx.Err() != nil || IsTransient(err):
+	case ctx.Err() != nil || cluster.IsTransient(err):
 		return fmt.Errorf("%s: %w", what, err)
 	default:
 		return steps.Permanent(fmt.Errorf("%s: %w", what, err))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // NamespacesParams are the params of the kube.namespaces item source.
@@ -60,25 +61,29 @@ func (p *NamesParams) Validate() []playbooks.FieldError {
 	return errs
 }
 
-func namespacesSourceKind(cluster ClusterFunc) steps.Kind {
+func namespacesSourceKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.namespaces",
-		Summary:   "foreach source: the names of the namespaces matching a label selector, sorted",
-		NewParams: func() any { return &NamespacesParams{} },
-		New:       func() (steps.Executor, error) { return &namespacesSource{cluster: cluster}, nil },
+		Name:         "kube.namespaces",
+		Summary:      "foreach source: the names of the namespaces matching a label selector, sorted",
+		NewParams:    func() any { return &NamespacesParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &namespacesSource{cl: cl} }),
+		NeedsCluster: true,
+		ReadOnly:     true,
 	}
 }
 
-func namesSourceKind(cluster ClusterFunc) steps.Kind {
+func namesSourceKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.names",
-		Summary:   "foreach source: the names of the objects of a kind matching a selector, sorted",
-		NewParams: func() any { return &NamesParams{} },
-		New:       func() (steps.Executor, error) { return &namesSource{cluster: cluster}, nil },
+		Name:         "kube.names",
+		Summary:      "foreach source: the names of the objects of a kind matching a selector, sorted",
+		NewParams:    func() any { return &NamesParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &namesSource{cl: cl} }),
+		NeedsCluster: true,
+		ReadOnly:     true,
 	}
 }
 
-type namespacesSource struct{ cluster ClusterFunc }
+type namespacesSource struct{ cl *cluster.Clients }
 
 func (s *namespacesSource) Run(context.Context, steps.Instance) (steps.Result, error) {
 	return steps.Result{}, errObjSource("kube.namespaces")
@@ -99,12 +104,9 @@ func (s *namespacesSource) Items(ctx context.Context, params any) ([]string, err
 	if msg := checkObjSelector(p.Selector); msg != "" {
 		return nil, steps.Permanent(fmt.Errorf("kube.namespaces: %s", msg))
 	}
-	cl, err := s.cluster()
-	if err != nil {
-		return nil, err
-	}
+	cl := s.cl
 	var list *corev1.NamespaceList
-	err = Do(ctx, func(ctx context.Context) error {
+	err = cluster.Do(ctx, func(ctx context.Context) error {
 		var err error
 		list, err = cl.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: p.Selector})
 		return err
@@ -123,7 +125,7 @@ func (s *namespacesSource) Items(ctx context.Context, params any) ([]string, err
 	return names, nil
 }
 
-type namesSource struct{ cluster ClusterFunc }
+type namesSource struct{ cl *cluster.Clients }
 
 func (s *namesSource) Run(context.Context, steps.Instance) (steps.Result, error) {
 	return steps.Result{}, errObjSource("kube.names")
@@ -135,10 +137,7 @@ func (s *namesSource) Items(ctx context.Context, params any) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := s.cluster()
-	if err != nil {
-		return nil, err
-	}
+	cl := s.cl
 	t, err := resolveObjQuery(ctx, cl, p.ObjectQuery)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
@@ -21,29 +22,29 @@ import (
 type objIT struct {
 	t   *testing.T
 	env *kubetest.Env
-	cl  *steps.Cluster
+	cl  *cluster.Clients
 }
 
 func newObjIT(t *testing.T) *objIT {
 	t.Helper()
 	env := kubetest.New(t)
-	conn, err := Load(Source{Kubeconfig: env.Kubeconfig})
+	conn, err := cluster.Load(cluster.Source{Kubeconfig: env.Kubeconfig})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := conn.Cluster()
+	cl, err := conn.Clients()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &objIT{t: t, env: env, cl: cl}
 }
 
-func (it *objIT) clusterFunc() (*steps.Cluster, error) { return it.cl, nil }
+func (it *objIT) clusterFunc() (*cluster.Clients, error) { return it.cl, nil }
 
 // exec builds the executor of a kind or source by name.
 func (it *objIT) exec(name string) steps.Executor {
 	it.t.Helper()
-	for _, k := range append(objectKinds(it.clusterFunc, steps.Deps{}), objectSources(it.clusterFunc, steps.Deps{})...) {
+	for _, k := range append(objectKinds(it.clusterFunc), objectSources(it.clusterFunc)...) {
 		if k.Name == name {
 			ex, err := k.New()
 			if err != nil {

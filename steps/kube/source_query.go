@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 // ObjectQuery selects objects of one kind, the way `kubectl get KIND
@@ -72,7 +73,7 @@ type objTarget struct {
 
 // resolveObjQuery maps the kind and settles the namespace. Every failure is
 // the playbook's, so it is permanent unless ctx ended.
-func resolveObjQuery(ctx context.Context, cl *steps.Cluster, q ObjectQuery) (*objTarget, error) {
+func resolveObjQuery(ctx context.Context, cl *cluster.Clients, q ObjectQuery) (*objTarget, error) {
 	if strings.TrimSpace(q.Kind) == "" {
 		return nil, steps.Permanent(fmt.Errorf("kind is empty after rendering"))
 	}
@@ -93,7 +94,7 @@ func resolveObjQuery(ctx context.Context, cl *steps.Cluster, q ObjectQuery) (*ob
 	return t, nil
 }
 
-func (t *objTarget) resource(cl *steps.Cluster) dynamic.ResourceInterface {
+func (t *objTarget) resource(cl *cluster.Clients) dynamic.ResourceInterface {
 	if t.ns == "" {
 		return cl.Dynamic.Resource(t.m.GVR)
 	}
@@ -112,9 +113,9 @@ func (t *objTarget) listOptions(o metav1.ListOptions) metav1.ListOptions {
 
 // list returns the selected objects sorted by namespace and name, so that
 // "the first object" and every message are deterministic.
-func (t *objTarget) list(ctx context.Context, cl *steps.Cluster) ([]*unstructured.Unstructured, error) {
+func (t *objTarget) list(ctx context.Context, cl *cluster.Clients) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
-	err := Do(ctx, func(ctx context.Context) error {
+	err := cluster.Do(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		if t.q.Name != "" && (t.ns != "" || !t.m.Namespaced) {
 			u, err := t.resource(cl).Get(ctx, t.q.Name, metav1.GetOptions{})

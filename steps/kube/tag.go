@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 const (
@@ -79,16 +80,17 @@ func (p *TagSetParams) service() string {
 
 func (p *TagSetParams) webhook() string { return tagWebhookPrefix + p.Tag }
 
-func tagSetKind(cluster ClusterFunc) steps.Kind {
+func tagSetKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "istio.tagSet",
-		Summary:   "point an existing Istio revision tag (istio-revision-tag-TAG webhook) at a revision, like istioctl tag set --overwrite",
-		NewParams: func() any { return &TagSetParams{} },
-		New:       func() (steps.Executor, error) { return &tagSetExec{cluster: cluster}, nil },
+		Name:         "istio.tagSet",
+		Summary:      "point an existing Istio revision tag (istio-revision-tag-TAG webhook) at a revision, like istioctl tag set --overwrite",
+		NewParams:    func() any { return &TagSetParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &tagSetExec{cl: cl} }),
+		NeedsCluster: true,
 	}
 }
 
-type tagSetExec struct{ cluster ClusterFunc }
+type tagSetExec struct{ cl *cluster.Clients }
 
 func tagInstanceKey(in steps.Instance) string {
 	return in.RunID + "/" + in.StepID + "/" + in.Item + "/" + in.Token
@@ -102,12 +104,9 @@ func (x *tagSetExec) Run(ctx context.Context, in steps.Instance) (steps.Result, 
 	if err != nil {
 		return steps.Result{}, err
 	}
-	cl, err := x.cluster()
-	if err != nil {
-		return steps.Result{}, err
-	}
+	cl := x.cl
 	ns, svc := p.namespace(), p.service()
-	err = Do(ctx, func(ctx context.Context) error {
+	err = cluster.Do(ctx, func(ctx context.Context) error {
 		_, err := cl.Kube.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
 		return err
 	})
@@ -140,7 +139,7 @@ func (x *tagSetExec) Run(ctx context.Context, in steps.Instance) (steps.Result, 
 		mwc.Annotations[annoTagSetBy] = tagInstanceKey(in)
 		mwc.Annotations[annoTagSetTo] = p.Revision
 		mwc.Annotations[annoTagSetFrom] = previous
-		err = Do(ctx, func(ctx context.Context) error {
+		err = cluster.Do(ctx, func(ctx context.Context) error {
 			_, err := api.Update(ctx, mwc, metav1.UpdateOptions{FieldManager: FieldManager})
 			return err
 		})
@@ -158,9 +157,9 @@ func (x *tagSetExec) Run(ctx context.Context, in steps.Instance) (steps.Result, 
 	}
 }
 
-func (x *tagSetExec) get(ctx context.Context, cl *steps.Cluster, p *TagSetParams) (*admv1.MutatingWebhookConfiguration, error) {
+func (x *tagSetExec) get(ctx context.Context, cl *cluster.Clients, p *TagSetParams) (*admv1.MutatingWebhookConfiguration, error) {
 	var mwc *admv1.MutatingWebhookConfiguration
-	err := Do(ctx, func(ctx context.Context) error {
+	err := cluster.Do(ctx, func(ctx context.Context) error {
 		var err error
 		mwc, err = cl.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, p.webhook(), metav1.GetOptions{})
 		return err
@@ -238,10 +237,7 @@ func (x *tagSetExec) CheckResult(ctx context.Context, in steps.Instance) (bool, 
 	if err != nil {
 		return false, steps.Result{}, err
 	}
-	cl, err := x.cluster()
-	if err != nil {
-		return false, steps.Result{}, err
-	}
+	cl := x.cl
 	mwc, err := x.get(ctx, cl, p)
 	if err != nil {
 		return false, steps.Result{}, err

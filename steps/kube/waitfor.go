@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
 )
 
 const objDefaultWaitTimeout = 5 * time.Minute
@@ -77,19 +78,21 @@ func (p *WaitForParams) tests() []string {
 	return t
 }
 
-func waitForKind(cluster ClusterFunc) steps.Kind {
+func waitForKind(clients cluster.ClientsFunc) steps.Kind {
 	return steps.Kind{
-		Name:      "kube.waitFor",
-		Summary:   "watch objects until a condition or field holds (all or any of them), or until they are deleted",
-		NewParams: func() any { return &WaitForParams{} },
-		New:       func() (steps.Executor, error) { return &waitForExec{cluster: cluster}, nil },
+		Name:         "kube.waitFor",
+		Summary:      "watch objects until a condition or field holds (all or any of them), or until they are deleted",
+		NewParams:    func() any { return &WaitForParams{} },
+		New:          lazy(clients, func(cl *cluster.Clients) steps.Executor { return &waitForExec{cl: cl} }),
+		NeedsCluster: true,
+		ReadOnly:     true,
 	}
 }
 
-type waitForExec struct{ cluster ClusterFunc }
+type waitForExec struct{ cl *cluster.Clients }
 
 // prepare checks the rendered params and resolves the kind.
-func (x *waitForExec) prepare(ctx context.Context, params any) (*WaitForParams, *steps.Cluster, *objTarget, error) {
+func (x *waitForExec) prepare(ctx context.Context, params any) (*WaitForParams, *cluster.Clients, *objTarget, error) {
 	p, err := objParams[WaitForParams]("kube.waitFor", params)
 	if err != nil {
 		return nil, nil, nil, err
@@ -105,10 +108,7 @@ func (x *waitForExec) prepare(ctx context.Context, params any) (*WaitForParams, 
 			return nil, nil, nil, steps.Permanent(fmt.Errorf("field %s: set exactly one of equals, notEquals, in or notIn", f.Path))
 		}
 	}
-	cl, err := x.cluster()
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	cl := x.cl
 	t, err := resolveObjQuery(ctx, cl, p.ObjectQuery)
 	if err != nil {
 		return nil, nil, nil, err

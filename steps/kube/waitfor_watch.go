@@ -3,14 +3,13 @@ package kube
 import (
 	"context"
 
+	"github.com/cairn-dev/cairn/steps/cluster"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
-
-	"github.com/cairn-dev/cairn/steps"
 )
 
 // objVerdict is what an evaluation of the selected objects concluded.
@@ -29,7 +28,7 @@ type objVerdict struct {
 // latency, and UntilWithSync relists by itself after a dropped connection
 // or an expired resourceVersion, so an API server restart does not end the
 // wait early.
-func watchObjs(ctx context.Context, cl *steps.Cluster, t *objTarget, eval func([]*unstructured.Unstructured) objVerdict, report func(string)) (objVerdict, error) {
+func watchObjs(ctx context.Context, cl *cluster.Clients, t *objTarget, eval func([]*unstructured.Unstructured) objVerdict, report func(string)) (objVerdict, error) {
 	ri := t.resource(cl)
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

@@ -1,6 +1,6 @@
 //go:build integration
 
-package kube_test
+package cluster_test
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/cairn-dev/cairn/steps/kube"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
@@ -69,17 +69,17 @@ func newLeaseTest(t *testing.T) *leaseTest {
 
 // lock returns a Lock with short timings, so renewals and expiry happen
 // within a test.
-func (lt *leaseTest) lock() *kube.Lock {
-	return &kube.Lock{Client: lt.cs, Namespace: lt.ns, Duration: 3 * time.Second, Renew: 300 * time.Millisecond,
+func (lt *leaseTest) lock() *cluster.Lock {
+	return &cluster.Lock{Client: lt.cs, Namespace: lt.ns, Duration: 3 * time.Second, Renew: 300 * time.Millisecond,
 		Timeout: 20 * time.Second, Grace: time.Millisecond, Log: zerolog.New(zerolog.NewTestWriter(lt.t))}
 }
 
 func (lt *leaseTest) get() (*coordv1.Lease, error) {
-	return lt.env.Clientset.CoordinationV1().Leases(lt.ns).Get(context.Background(), kube.DefaultLockName, metav1.GetOptions{})
+	return lt.env.Clientset.CoordinationV1().Leases(lt.ns).Get(context.Background(), cluster.DefaultLockName, metav1.GetOptions{})
 }
 
-func holder(run string) kube.Holder {
-	return kube.Holder{User: "alice", Host: "laptop", RunID: run, Command: "run", PID: 42, Since: time.Now()}
+func holder(run string) cluster.Holder {
+	return cluster.Holder{User: "alice", Host: "laptop", RunID: run, Command: "run", PID: 42, Since: time.Now()}
 }
 
 func TestLeaseRefusesSecondHolderUntilReleased(t *testing.T) {
@@ -92,7 +92,7 @@ func TestLeaseRefusesSecondHolderUntilReleased(t *testing.T) {
 	b := holder("run-b")
 	b.User, b.Host = "bob", "desk"
 	_, err = lt.lock().Acquire(ctx, b)
-	var held *kube.HeldError
+	var held *cluster.HeldError
 	if !errors.As(err, &held) || held.Holder.RunID != "run-a" || !strings.Contains(err.Error(), "alice@laptop") {
 		t.Fatalf("second Acquire: %v", err)
 	}
@@ -117,7 +117,7 @@ func TestLeaseRacingTakersOneWins(t *testing.T) {
 	stale, _ := json.Marshal(holder("run-dead"))
 	id, secs, old := "cairn run-dead alice@laptop pid 1", int32(60), metav1.NewMicroTime(time.Now().Add(-time.Hour))
 	_, err := lt.env.Clientset.CoordinationV1().Leases(lt.ns).Create(ctx, &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: kube.DefaultLockName, Annotations: map[string]string{kube.HolderAnnotation: string(stale)}},
+		ObjectMeta: metav1.ObjectMeta{Name: cluster.DefaultLockName, Annotations: map[string]string{cluster.HolderAnnotation: string(stale)}},
 		Spec:       coordv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &secs, RenewTime: &old, AcquireTime: &old},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -127,7 +127,7 @@ func TestLeaseRacingTakersOneWins(t *testing.T) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		winners []*kube.HeldLease
+		winners []*cluster.HeldLease
 		refused int
 	)
 	start := make(chan struct{})
@@ -140,7 +140,7 @@ func TestLeaseRacingTakersOneWins(t *testing.T) {
 			got, err := lt.lock().Acquire(ctx, h)
 			mu.Lock()
 			defer mu.Unlock()
-			var held *kube.HeldError
+			var held *cluster.HeldError
 			switch {
 			case err == nil:
 				winners = append(winners, got)
@@ -216,7 +216,7 @@ func TestLeaseTakenByAnotherIsLostAndNotDeleted(t *testing.T) {
 	}
 	other := "someone else"
 	cur.Spec.HolderIdentity = &other
-	delete(cur.Annotations, kube.HolderAnnotation)
+	delete(cur.Annotations, cluster.HolderAnnotation)
 	now := metav1.NewMicroTime(time.Now())
 	cur.Spec.RenewTime = &now
 	if _, err := lt.env.Clientset.CoordinationV1().Leases(lt.ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {

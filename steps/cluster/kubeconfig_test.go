@@ -1,4 +1,4 @@
-package kube
+package cluster
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -68,7 +69,11 @@ func wantErr(t *testing.T, err error, parts ...string) {
 func TestLoadWithoutKubeconfigSaysWhereItLooked(t *testing.T) {
 	home := isolate(t)
 	_, err := Load(Source{})
-	wantErr(t, err, "no kubeconfig found", home, "--kubeconfig", "KUBECONFIG")
+	wantErr(t, err, "no kubeconfig found", home)
+	var ke *KubeconfigError
+	if !errors.As(err, &ke) || !ke.Missing {
+		t.Errorf("no kubeconfig: %#v, want a *KubeconfigError with Missing", err)
+	}
 
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
@@ -77,7 +82,7 @@ func TestLoadWithoutKubeconfigSaysWhereItLooked(t *testing.T) {
 	wantErr(t, err, "no kubeconfig found", "$KUBECONFIG", a, b)
 
 	_, err = Load(Source{Kubeconfig: filepath.Join(dir, "missing")})
-	wantErr(t, err, filepath.Join(dir, "missing"), "--kubeconfig", "no such file")
+	wantErr(t, err, filepath.Join(dir, "missing"), "no such file")
 }
 
 func TestLoadUnknownContextListsTheKnownOnes(t *testing.T) {
@@ -88,7 +93,11 @@ func TestLoadUnknownContextListsTheKnownOnes(t *testing.T) {
 
 	// No current context and none asked for: say so, and list them too.
 	_, err = Load(Source{Kubeconfig: path})
-	wantErr(t, err, "no current context", "--context", "dev, prod")
+	wantErr(t, err, "no current context", "dev, prod")
+	var ke *KubeconfigError
+	if !errors.As(err, &ke) || !reflect.DeepEqual(ke.Contexts, []string{"dev", "prod"}) {
+		t.Errorf("no current context: %#v, want a *KubeconfigError listing dev and prod", err)
+	}
 
 	conn, err := Load(Source{Kubeconfig: path, Context: "dev"})
 	if err != nil || conn.Context != "dev" || conn.Server != "https://dev:6443" {
@@ -144,16 +153,13 @@ func TestLoadAcceptsExecCredentialPlugin(t *testing.T) {
 		t.Fatalf("exec provider not carried into the client config: %+v", conn.Config.ExecProvider)
 	}
 	// Building clients must not run the plugin either: only a request does.
-	if _, err := conn.Cluster(); err != nil {
+	if _, err := conn.Clients(); err != nil {
 		t.Fatalf("Cluster: %v", err)
 	}
 }
 
 func TestIdentityNamesServerAndContextWhenUnreachable(t *testing.T) {
 	isolate(t)
-	old := ConnectTimeout
-	ConnectTimeout = time.Second
-	t.Cleanup(func() { ConnectTimeout = old })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +171,7 @@ func TestIdentityNamesServerAndContextWhenUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn.Timeout = time.Second
 	_, err = conn.Identity(context.Background())
 	wantErr(t, err, "https://"+addr, `context "gone"`)
 	if !errors.Is(err, ErrUnreachable) {

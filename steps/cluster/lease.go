@@ -1,4 +1,4 @@
-package kube
+package cluster
 
 import (
 	"context"
@@ -37,7 +37,7 @@ type Lock struct {
 	Duration  time.Duration // leaseDurationSeconds; default 60s
 	Renew     time.Duration // how often the holder renews; default 15s
 	// Timeout bounds how long Acquire and Release retry transient errors;
-	// default ConnectTimeout.
+	// default DefaultTimeout.
 	Timeout time.Duration
 	// Grace is added to Duration before a lease counts as stale, for clock
 	// skew between machines and for the holder to notice it lost the lease
@@ -106,7 +106,7 @@ func (l *Lock) duration() time.Duration {
 	return orDur(l.Duration, 60*time.Second)
 }
 func (l *Lock) renew() time.Duration   { return orDur(l.Renew, 15*time.Second) }
-func (l *Lock) timeout() time.Duration { return orDur(l.Timeout, ConnectTimeout) }
+func (l *Lock) timeout() time.Duration { return orDur(l.Timeout, DefaultTimeout) }
 func (l *Lock) grace() time.Duration   { return orDur(l.Grace, 5*time.Second) }
 
 func (l *Lock) now() time.Time {
@@ -290,14 +290,27 @@ func (l *Lock) fill(le *coordv1.Lease, h Holder) {
 
 // fail explains a failure to use the lease other than its being held.
 func (l *Lock) fail(op string, err error) error {
-	where := fmt.Sprintf("lease %s/%s", l.namespace(), l.name())
 	switch {
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("cluster lock: cannot %s %s: %w; grant get, create, update and delete on leases.coordination.k8s.io there, or choose another namespace with --lock-namespace", op, where, err)
-	case apierrors.IsNotFound(err) && op == "create":
-		return fmt.Errorf("cluster lock: namespace %s does not exist; create it or choose another with --lock-namespace: %w", l.namespace(), err)
 	case errors.Is(err, context.Canceled):
 		return err
+	case apierrors.IsForbidden(err), apierrors.IsNotFound(err) && op == "create":
+		return &LockAccessError{Namespace: l.namespace(), Name: l.name(), Op: op, Err: err}
 	}
-	return fmt.Errorf("cluster lock: cannot %s %s: %w", op, where, err)
+	return fmt.Errorf("cluster lock: cannot %s lease %s/%s: %w", op, l.namespace(), l.name(), err)
 }
+
+// LockAccessError is a lock that cairn may not use where it is: the
+// namespace is missing, or the Lease there may not be read or written.
+type LockAccessError struct {
+	Namespace, Name, Op string
+	Err                 error
+}
+
+func (e *LockAccessError) Error() string {
+	if apierrors.IsNotFound(e.Err) {
+		return fmt.Sprintf("cluster lock: namespace %s does not exist: %v", e.Namespace, e.Err)
+	}
+	return fmt.Sprintf("cluster lock: cannot %s lease %s/%s: %v; it needs get, create, update and delete on leases.coordination.k8s.io there", e.Op, e.Namespace, e.Name, e.Err)
+}
+
+func (e *LockAccessError) Unwrap() error { return e.Err }

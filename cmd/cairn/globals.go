@@ -1,0 +1,120 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps/cluster"
+	"github.com/cairn-dev/cairn/workflow/action"
+)
+
+// globals is what every command derives from the global flags: the action
+// configuration, and where and how output goes.
+type globals struct {
+	cfg    *action.Config
+	stdout io.Writer
+	stderr io.Writer
+	// status is the live status line on a terminal, nil otherwise; logs are
+	// written through it so that they do not mangle it.
+	status   *statusLine
+	progress *progress
+}
+
+func newGlobals(c *cli.Context) (*globals, error) {
+	g := &globals{stdout: c.App.Writer, stderr: c.App.ErrWriter}
+	level, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || level == zerolog.NoLevel {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	var out io.Writer = g.stderr
+	if isTerminal(g.stderr) {
+		g.status = newStatusLine(g.stderr)
+		out = g.status
+	}
+	var w io.Writer
+	switch c.String("log-format") {
+	case "json":
+		w = out
+	case "console":
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(g.stderr)}
+	case "auto":
+		w = out
+		if isTerminal(g.stderr) {
+			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		}
+	default:
+		return nil, usagef("--log-format %q: use console, json or auto", c.String("log-format"))
+	}
+	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	g.progress = newProgress(log, g.status)
+	g.cfg = &action.Config{
+		JournalPath: c.String("journal"),
+		Log:         log,
+		Version:     version,
+		Cluster: &cluster.Access{
+			Source:        cluster.Source{Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
+			LockNamespace: c.String("lock-namespace"),
+			Log:           log,
+		},
+		OnUpdate:   withFailpoint(g.progress.update),
+		OnProgress: g.progress.step,
+	}
+	g.cfg.User, g.cfg.Host = action.Identity()
+	return g, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+func clusterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default $KUBECONFIG, then ~/.kube/config)"},
+		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT` to use (default: the current context)"},
+		&cli.StringFlag{Name: "lock-namespace", Value: cluster.DefaultLockNamespace,
+			Usage: "`NAMESPACE` of the Lease (" + cluster.DefaultLockName + ") that keeps two runs off one cluster; every cairn against the cluster must use the same"},
+	}
+}
+
+func paramFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a parameter, `NAME=VALUE` (repeatable; lists are comma-separated)"},
+		&cli.StringFlag{Name: "params-file", Usage: "read parameters from a YAML `FILE` of NAME: VALUE (-p wins over it)"},
+	}
+}
+
+func readParams(c *cli.Context) (action.Params, error) {
+	set := map[string]string{}
+	for _, kv := range c.StringSlice("param") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return action.Params{}, usagef("-p %q: expected NAME=VALUE", kv)
+		}
+		set[k] = v
+	}
+	p := action.Params{Set: set}
+	if path := c.String("params-file"); path != "" {
+		f, err := playbooks.ParseParamsFile(path)
+		if err != nil {
+			return action.Params{}, usageError{err}
+		}
+		p.File = f
+	}
+	return p, nil
+}
+
+// oneArg returns the single argument or a usage error.
+func oneArg(c *cli.Context, what string) (string, error) {
+	if c.NArg() != 1 {
+		return "", usagef("%s expects exactly one %s argument, got %d (see `cairn %s --help`)", c.Command.Name, what, c.NArg(), c.Command.Name)
+	}
+	return c.Args().First(), nil
+}

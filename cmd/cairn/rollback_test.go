@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const noReturnBook = `apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: pnr}
+params:
+  dir: {type: string, required: true}
+steps:
+  - id: install-new
+    exec:
+      argv: [sh, -c, 'echo install >>"$1/effects"', sh, "${params.dir}"]
+    undo:
+      exec:
+        argv: [sh, -c, 'echo uninstall >>"$1/effects"', sh, "${params.dir}"]
+  - id: ready-to-remove-old
+    gate: {message: "remove the old control plane?"}
+  - id: remove-old
+    description: Remove the old control plane
+    exec:
+      argv: [sh, -c, 'echo remove-old >>"$1/effects"', sh, "${params.dir}"]
+    irreversible: the old revision is gone, so workloads cannot move back to it
+`
+
+func TestRollbackPlanAndRefusalPastPointOfNoReturn(t *testing.T) {
+	dir := t.TempDir()
+	j := filepath.Join(dir, "j.db")
+	book := writeFile(t, "pnr.yaml", noReturnBook)
+	if r := cairn(t, j, "run", book, "-p", "dir="+dir); r.code != ExitOK {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(cairn(t, j, "runs", "-q").stdout)
+	show := cairn(t, j, "playbooks", "show", book)
+	if !strings.Contains(show.stdout, "IRREVERSIBLE: the old revision is gone") {
+		t.Errorf("playbooks show does not mark the point of no return:\n%s", show.stdout)
+	}
+	plan := cairn(t, j, "rollback", id, "--plan")
+	if plan.code != ExitOK || !strings.Contains(plan.stdout, "install-new") || strings.Contains(plan.stdout, "remove-old") {
+		t.Fatalf("rollback --plan before the point of no return: %d\n%s%s", plan.code, plan.stdout, plan.stderr)
+	}
+	if r := cairn(t, j, "approve", id, "ready-to-remove-old"); r.code != ExitOK {
+		t.Fatal(r.stderr)
+	}
+	if r := cairn(t, j, "resume", id); r.code != ExitOK {
+		t.Fatal(r.stderr)
+	}
+	for _, args := range [][]string{{"rollback", id, "--plan"}, {"rollback", id}, {"rollback", id, "--force"}} {
+		r := cairn(t, j, args...)
+		if r.code != ExitRefused || !strings.Contains(r.stderr, "point of no return") || !strings.Contains(r.stderr, "remove-old (Remove the old control plane)") ||
+			!strings.Contains(r.stderr, "cairn show "+id) {
+			t.Errorf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+	effects, _ := os.ReadFile(filepath.Join(dir, "effects"))
+	if string(effects) != "install\nremove-old\n" {
+		t.Errorf("effects:\n%s", effects)
+	}
+}

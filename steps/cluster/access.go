@@ -1,0 +1,89 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Access is one invocation's way to its cluster. It loads the kubeconfig and
+// builds clients on first use only, so that commands which never act on a
+// cluster (validate, plan, playbooks) work without any kubeconfig.
+type Access struct {
+	Source        Source
+	LockNamespace string        // default DefaultLockNamespace
+	Timeout       time.Duration // connecting, locking; 0 means DefaultTimeout
+	Log           zerolog.Logger
+
+	once sync.Once
+	conn *Connection
+	err  error
+}
+
+// Explicit reports whether the operator named a cluster (a kubeconfig or a
+// context): then a run binds to it even if its playbook has only exec steps,
+// which may well run kubectl.
+func (a *Access) Explicit() bool { return a.Source.Kubeconfig != "" || a.Source.Context != "" }
+
+// Connection loads the kubeconfig, once.
+func (a *Access) Connection() (*Connection, error) {
+	a.once.Do(func() {
+		a.conn, a.err = Load(a.Source)
+		if a.err == nil {
+			a.conn.Timeout = a.Timeout
+		}
+	})
+	return a.conn, a.err
+}
+
+// Clients is what Kubernetes step kinds get as their cluster.
+func (a *Access) Clients() (*Clients, error) {
+	if a == nil {
+		return nil, ErrNotConfigured
+	}
+	conn, err := a.Connection()
+	if err != nil {
+		return nil, err
+	}
+	return conn.Clients()
+}
+
+// Connect reaches the cluster before anything runs: it returns the identity
+// a run records and resume compares, and the lock to hold while steps run.
+func (a *Access) Connect(ctx context.Context) (map[string]string, *Lock, error) {
+	conn, err := a.Connection()
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := conn.Identity(ctx)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	cl, err := conn.Clients()
+	if err != nil {
+		return nil, nil, err
+	}
+	a.Log.Info().Str("target", TargetString(id)).Str("uid", id["kube-system-uid"]).Msg("connected")
+	return id, &Lock{Client: cl.Kube, Namespace: a.LockNamespace, Timeout: a.Timeout, Log: a.Log}, nil
+}
+
+// TargetString shows a recorded target compactly: context@server.
+func TargetString(t map[string]string) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	ctx, server := t["context"], t["server"]
+	switch {
+	case ctx != "" && server != "":
+		return ctx + "@" + server
+	case server != "":
+		return server
+	}
+	return t["kube-system-uid"]
+}

@@ -1,0 +1,113 @@
+// Package action is what cairn's commands do, without the command line: it
+// owns the configuration (journal, cluster access, step registry, logger,
+// clock, who is acting) and offers run, resume, rollback, approve, plan and
+// the audit reads. It resolves playbooks, refuses a journaled run that does
+// not verify, and connects to the cluster only when a command needs it.
+// cmd/cairn turns flags into options, calls an action and renders the
+// result; as helm's pkg/action does for helm.
+package action
+
+import (
+	"os"
+	"os/user"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/steps"
+	"github.com/cairn-dev/cairn/steps/cluster"
+	"github.com/cairn-dev/cairn/steps/kube"
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+// Config is what every action is built from.
+type Config struct {
+	// JournalPath is the journal file; "" means journal.DefaultPath().
+	JournalPath string
+	// Cluster reaches the cluster; its clients are built on first use.
+	Cluster *cluster.Access
+	Log     zerolog.Logger
+	Now     func() time.Time
+	// User and Host identify who acts, for the audit; Version is cairn's.
+	User, Host string
+	Version    string
+	// OnUpdate and OnProgress receive a run's state changes and the
+	// progress of long steps (see workflow.Engine).
+	OnUpdate   func(workflow.Update)
+	OnProgress func(step, item, msg string)
+	// ToolDir is where the private kubeconfig for tools is written;
+	// "" means the system's temporary directory.
+	ToolDir string
+
+	regOnce sync.Once
+	reg     *steps.Registry
+}
+
+// Identity returns the OS user and host name, for Config.User and Host.
+func Identity() (string, string) {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name, host
+}
+
+func (c *Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// Registry is every step kind and item source cairn has. Kubernetes kinds
+// build their clients the first time a step of theirs runs, so validate and
+// plan never load a kubeconfig.
+func (c *Config) Registry() *steps.Registry {
+	c.regOnce.Do(func() {
+		reg := steps.NewRegistry(steps.Deps{Logger: c.Log, Now: c.now})
+		clients := c.Cluster.Clients
+		for _, k := range kube.Kinds(clients) {
+			mustRegister(reg.Add(k))
+		}
+		for _, k := range kube.Sources(clients) {
+			mustRegister(reg.AddSource(k))
+		}
+		c.reg = reg
+	})
+	return c.reg
+}
+
+// mustRegister panics on a name clash: the kinds are fixed at compile time,
+// so a clash is a bug every command trips over at once.
+func mustRegister(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// OpenJournal opens the configured journal; readers never wait for a run.
+func (c *Config) OpenJournal(readOnly bool) (*journal.DB, error) {
+	path := c.JournalPath
+	if path == "" {
+		p, err := journal.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return journal.Open(path, journal.Options{ReadOnly: readOnly})
+}
+
+// engine builds the engine for one action on db.
+func (c *Config) engine(db *journal.DB) *workflow.Engine {
+	e := workflow.New(db, c.Registry(), c.Log)
+	if c.Now != nil {
+		e.Now = c.Now
+	}
+	e.User, e.Host, e.Version = c.User, c.Host, c.Version
+	e.OnUpdate, e.OnProgress = c.OnUpdate, c.OnProgress
+	return e
+}

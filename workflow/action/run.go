@@ -1,0 +1,132 @@
+package action
+
+import (
+	"context"
+
+	"github.com/cairn-dev/cairn/workflow"
+)
+
+// RunOptions starts a run.
+type RunOptions struct {
+	Playbook string // a file or a built-in name
+	Params   Params
+}
+
+// Run starts a run of a playbook. It connects to the cluster (when the
+// playbook needs one) before anything is journaled, so that a run that
+// cannot reach its cluster leaves no record behind.
+func (c *Config) Run(ctx context.Context, o RunOptions) (workflow.Outcome, error) {
+	pb, origin, err := c.LoadPlaybook(o.Playbook)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	vals, err := resolveParams(pb, o.Params)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	b, err := c.bind(ctx, pb, nil)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	defer b.release()
+	db, err := c.OpenJournal(false)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	defer db.Close()
+	eng := c.engine(db)
+	eng.Lock = b.lock
+	return eng.Start(ctx, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Cluster: b.Binding})
+}
+
+// ResumeOptions continues a run. Params carry the secrets again, and any
+// intended change (refused unless Force).
+type ResumeOptions struct {
+	RunID  string // "" means the newest unfinished run
+	Params Params
+	Force  bool
+}
+
+// Resume continues a run where it stopped.
+func (c *Config) Resume(ctx context.Context, o ResumeOptions) (workflow.Outcome, error) {
+	return c.reopen(ctx, o, false)
+}
+
+// Rollback undoes a run's succeeded steps, newest first.
+func (c *Config) Rollback(ctx context.Context, o ResumeOptions) (workflow.Outcome, error) {
+	return c.reopen(ctx, o, true)
+}
+
+func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (workflow.Outcome, error) {
+	db, err := c.OpenJournal(false)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	defer db.Close()
+	if o.RunID == "" {
+		if o.RunID, err = NewestUnfinished(db); err != nil {
+			return workflow.Outcome{}, err
+		}
+	}
+	run, pb, err := c.trustedRun(db, o.RunID)
+	if err != nil {
+		return workflow.Outcome{RunID: o.RunID}, err
+	}
+	b, err := c.bind(ctx, pb, run.Target)
+	if err != nil {
+		return workflow.Outcome{RunID: o.RunID}, err
+	}
+	defer b.release()
+	eng := c.engine(db)
+	eng.Lock = b.lock
+	req := workflow.ResumeRequest{RunID: o.RunID, Playbook: pb, Set: o.Params.Set, File: o.Params.File, Force: o.Force, Cluster: b.Binding}
+	if rollback {
+		return eng.Rollback(ctx, req)
+	}
+	c.Log.Info().Str("run", o.RunID).Str("playbook", run.Playbook).Msg("resuming")
+	return eng.Resume(ctx, req)
+}
+
+// RollbackPlan tells what rollback would undo and pass over, newest first,
+// touching neither the journal's contents nor the cluster.
+func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
+	db, err := c.OpenJournal(true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	run, pb, err := c.trustedRun(db, o.RunID)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := workflow.ResumeValues(pb, run, o.Params.Set, o.Params.File)
+	if err != nil {
+		return nil, err
+	}
+	return c.engine(db).RollbackPlan(o.RunID, pb, vals)
+}
+
+// ResumePlan tells what resume would skip, re-check, re-run or wait on,
+// touching neither the journal's contents nor the cluster.
+func (c *Config) ResumePlan(o ResumeOptions) (string, []workflow.PlanEntry, error) {
+	db, err := c.OpenJournal(true)
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	if o.RunID == "" {
+		if o.RunID, err = NewestUnfinished(db); err != nil {
+			return "", nil, err
+		}
+	}
+	run, pb, err := c.trustedRun(db, o.RunID)
+	if err != nil {
+		return o.RunID, nil, err
+	}
+	vals, err := workflow.ResumeValues(pb, run, o.Params.Set, o.Params.File)
+	if err != nil {
+		return o.RunID, nil, err
+	}
+	entries, err := c.engine(db).ResumePlan(o.RunID, pb, vals)
+	return o.RunID, entries, err
+}
