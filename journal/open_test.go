@@ -43,6 +43,8 @@ func TestHelperProcess(t *testing.T) {
 		runs, err := db.Runs(0)
 		fmt.Printf("runs=%d err=%v\n", len(runs), err)
 		db.Close()
+	case "migrate":
+		helperMigrate(path)
 	case "hold":
 		if _, err := Open(path, Options{}); err != nil {
 			fmt.Println("error:", err)

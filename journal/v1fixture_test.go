@@ -132,26 +132,26 @@ func v1Fixture(t testing.TB) string {
 
 // v1Contents is every run of a v1 file as stored: record, head and events,
 // byte for byte.
-type v1Run struct {
+type v1RunBytes struct {
 	Record, Head []byte
 	Events       map[string][]byte
 }
 
-func v1Contents(t testing.TB, path string) map[string]v1Run {
+func v1Contents(t testing.TB, path string) map[string]v1RunBytes {
 	t.Helper()
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	out := map[string]v1Run{}
+	out := map[string]v1RunBytes{}
 	if err := b.View(func(tx *bolt.Tx) error {
 		if s := string(tx.Bucket([]byte("meta")).Get([]byte("schema"))); s != "1" {
 			return fmt.Errorf("schema %q, want 1", s)
 		}
 		return tx.Bucket([]byte("runs")).ForEachBucket(func(k []byte) error {
 			rb := tx.Bucket([]byte("runs")).Bucket(k)
-			r := v1Run{Record: bytes.Clone(rb.Get([]byte("run"))), Head: bytes.Clone(rb.Get([]byte("head"))), Events: map[string][]byte{}}
+			r := v1RunBytes{Record: bytes.Clone(rb.Get([]byte("run"))), Head: bytes.Clone(rb.Get([]byte("head"))), Events: map[string][]byte{}}
 			if err := rb.Bucket([]byte("events")).ForEach(func(k, v []byte) error {
 				r.Events[fmt.Sprintf("%x", k)] = bytes.Clone(v)
 				return nil
