@@ -308,6 +308,9 @@ func summary(tx *bolt.Tx, k, v []byte) RunSummary {
 			s.Err, s.Run.ID = idMismatch(r.ID), string(k)
 		}
 	}
+	if nb := tx.Bucket(bucketNotes); nb != nil && nb.Get(runNoKey(e.runNo)) != nil {
+		s.Err = firstErr(s.Err, fmt.Errorf("run was damaged before its journal was migrated: %w", ErrTampered))
+	}
 	last, ok, err := lastEventTx(tx, e)
 	if err != nil {
 		s.Err = firstErr(s.Err, err)
