@@ -107,7 +107,7 @@ func DefaultPath() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("locate default journal (set XDG_STATE_HOME or pass --journal): %w", err)
+		return "", fmt.Errorf("locate the default journal (no home directory; set XDG_STATE_HOME, or name the journal file): %w", err)
 	}
 	return filepath.Join(home, ".local", "state", "cairn", "journal.db"), nil
 }
