@@ -54,6 +54,16 @@ func TestHelperProcess(t *testing.T) {
 			time.Sleep(time.Minute) // until the parent kills us
 			return nil
 		})
+	case "open-typed":
+		for _, ro := range []bool{true, false} {
+			db, err := Open(path, Options{ReadOnly: ro})
+			fmt.Printf("ro=%v unreadable=%v err=%v\n", ro, errors.Is(err, ErrUnreadable), err)
+			if db != nil {
+				db.Close()
+			}
+		}
+	case "fill":
+		helperFill(path)
 	case "migrate":
 		helperMigrate(path)
 	case "hold":
