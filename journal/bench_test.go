@@ -165,6 +165,11 @@ func BenchmarkJournalSize(b *testing.B) {
 			}
 			writeV1(b, path, rs, evs)
 			reportSize(b, path, runs)
+			// Then the first writer migrates it.
+			start := time.Now()
+			db := mustOpen(b, path, Options{})
+			b.ReportMetric(time.Since(start).Seconds(), "migrate-s")
+			db.Close()
 		}
 	})
 	b.Run("v2", func(b *testing.B) {
