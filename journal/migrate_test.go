@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -327,4 +328,62 @@ func boolString(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// Random damage to a v1 journal never makes migration panic or lose the
+// file: either the writer refuses it (and it is left as it was) or every
+// run verifies, or fails, after migration as it did before.
+func TestMigrateRandomDamage(t *testing.T) {
+	orig, _ := os.ReadFile(v1Fixture(t))
+	const page = 4096
+	rng := rand.New(rand.NewSource(3))
+	refused, migrated, damaged := 0, 0, 0
+	for i := 0; i < 60; i++ {
+		b := bytes.Clone(orig)
+		b[2*page+rng.Intn(len(b)-2*page)] ^= byte(1 << rng.Intn(8))
+		path := filepath.Join(t.TempDir(), "journal.db")
+		os.WriteFile(path, b, 0o600)
+		keys, before := damagedVerdicts(t, path)
+		db, err := Open(path, Options{})
+		if err != nil {
+			refused++
+			if now, _ := os.ReadFile(path); !bytes.Equal(now, b) {
+				t.Fatalf("flip %d: a refused migration changed the file (%v)", i, err)
+			}
+			continue
+		}
+		db.Close()
+		migrated++
+		_, after := damagedVerdicts(t, path)
+		for _, k := range keys {
+			if before[k] != nil {
+				damaged++
+			}
+			if (before[k] == nil) != (after[k] == nil) {
+				t.Errorf("flip %d, run %q: before migration %v, after %v", i, k, before[k], after[k])
+			}
+		}
+	}
+	t.Logf("60 flips: %d migrated (%d damaged runs among them), %d refused", migrated, damaged, refused)
+}
+
+// damagedVerdicts is Verify's result for each run listed, or nil keys if
+// the file does not open.
+func damagedVerdicts(t *testing.T, path string) ([]string, map[string]error) {
+	db, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		return nil, nil
+	}
+	defer db.Close()
+	out := map[string]error{}
+	var keys []string
+	sums, err := db.Runs(0)
+	if err != nil {
+		return nil, nil
+	}
+	for _, s := range sums {
+		keys = append(keys, s.Run.ID)
+		out[s.Run.ID] = db.Verify(s.Run.ID)
+	}
+	return keys, out
 }
