@@ -172,3 +172,25 @@ func TestLargePlaybookWrittenOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// normalize's shortcut for valid UTF-8 gives what the JSON round trip
+// gives.
+func TestNormalizeShortcut(t *testing.T) {
+	for _, e := range []Event{
+		sampleEvent(1),
+		{Type: "x", Data: json.RawMessage("null"), Outputs: map[string]string{}},
+		{Type: "x", Data: json.RawMessage("{\n \"html\": \"<b>&</b>\", \"u\": \"\\u2028\"\n}"), Evidence: "line\u2028sep <&>"},
+		{Type: "x", Data: json.RawMessage(" [1, 2.50, true] ")},
+		{Type: "x", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))},
+	} {
+		e.Time = e.Time.UTC()
+		fast, err1 := normalize(e)
+		slow, err2 := viaJSON(e)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(fast, slow) {
+			t.Errorf("normalize(%+v)\n = %+v (%v)\nJSON %+v (%v)", e, fast, err1, slow, err2)
+		}
+	}
+	if _, err := normalize(Event{Data: json.RawMessage("{not json")}); err == nil {
+		t.Error("invalid Data accepted")
+	}
+}

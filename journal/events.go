@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -130,11 +131,49 @@ func appendTx(tx *bolt.Tx, runID string, e Event) (Event, error) {
 	return out, events.Put(eventKey(runNo, headSeq), encodeHead(e.Seq, sum))
 }
 
-// normalize passes e through JSON once, so what gets hashed is what a
-// decoder will see: invalid UTF-8 (a tail cut mid-rune) becomes U+FFFD and a
-// null Data becomes absent. Without it such events would fail to re-encode
-// to their stored bytes.
+// normalize makes e what a JSON decoder would see, so that what gets
+// hashed is what Verify rebuilds: invalid UTF-8 (a tail cut mid-rune)
+// becomes U+FFFD, Data is compacted, a null Data and empty Outputs become
+// absent. Without it such events would fail to re-encode to their stored
+// bytes. Events whose text is valid UTF-8, nearly all of them, skip the
+// round trip through JSON: only Data needs it.
 func normalize(e Event) (Event, error) {
+	if !validUTF8(e) {
+		return viaJSON(e)
+	}
+	if len(e.Outputs) == 0 {
+		e.Outputs = nil
+	}
+	if len(e.Data) == 0 {
+		e.Data = nil
+		return e, nil
+	}
+	d, err := json.Marshal(e.Data) // compacts and validates, as Marshal of the event would
+	if err != nil {
+		return Event{}, err
+	}
+	if bytes.Equal(d, []byte("null")) {
+		d = nil
+	}
+	e.Data = d
+	return e, nil
+}
+
+func validUTF8(e Event) bool {
+	for _, s := range []string{e.Type, e.Step, e.Item, e.Token, e.Evidence, e.Error, e.User, e.Prev, e.Hash} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	for k, v := range e.Outputs {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func viaJSON(e Event) (Event, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return Event{}, err

@@ -64,8 +64,6 @@ func Open(path string, opts Options) (*DB, error) {
 			_ = db.lock.Close()
 			return nil, err
 		}
-	}
-	if !opts.ReadOnly {
 		// The holder record only improves the message another process sees;
 		// failing to write it must not stop a run.
 		db.ownsOwner = writeOwner(path) == nil
