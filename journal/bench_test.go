@@ -84,7 +84,7 @@ func BenchmarkAppendV1(b *testing.B) {
 }
 
 // storedSample is sampleEvent(1) as Append stores it.
-func storedSample(b *testing.B) []byte {
+func storedSample(b testing.TB) []byte {
 	e, err := prepare(sampleEvent(1))
 	if err != nil {
 		b.Fatal(err)

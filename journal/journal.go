@@ -72,11 +72,12 @@ type DB struct {
 	txTimeout time.Duration
 	onBlocked func(*BlockedError) bool
 
-	mu     sync.Mutex // guards bolt and file
-	commit sync.Mutex // one commit at a time: the file lock is per handle
-	bolt   *bolt.DB   // the writer's handle; nil until needed, and after Close
-	file   *os.File   // the file bbolt opened for it, locked around commits
-	closed bool
+	mu      sync.Mutex // guards bolt and file
+	commit  sync.Mutex // one commit at a time: the file lock is per handle
+	bolt    *bolt.DB   // the writer's handle; nil until needed, and after Close
+	file    *os.File   // the file bbolt opened for it, locked around commits
+	checked time.Time  // when the file was last seen to have a name; under commit
+	closed  bool
 
 	closeOnce sync.Once
 	closeErr  error
