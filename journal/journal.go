@@ -44,7 +44,8 @@ type Options struct {
 	// OnBlocked, if set, is called each time a transaction has waited
 	// another TxTimeout, with what it is waiting for; the transaction goes
 	// on waiting while it returns true. A long run should warn and wait
-	// rather than fail a step because someone suspended a reader.
+	// rather than fail a step because someone suspended a reader. It runs
+	// inside the waiting call, so it must not use the DB.
 	OnBlocked func(*BlockedError) bool
 
 	// Notify is told what the user should know that is not an error: the
