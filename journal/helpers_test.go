@@ -93,6 +93,17 @@ func rawBolt(t testing.TB, path string, fn func(tx *bolt.Tx) error) {
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
+// runEvents2 is a run's number and the events bucket, for tests that
+// damage a v2 file with rawBolt.
+func runEvents2(t testing.TB, tx *bolt.Tx, id string) (*bolt.Bucket, uint32) {
+	t.Helper()
+	ent, err := runEntry(tx, id)
+	if err != nil {
+		t.Fatalf("run %s: %v", id, err)
+	}
+	return tx.Bucket(bucketEvents), ent.runNo
+}
+
 // fillRuns writes n runs of k events through the same code as CreateRun
 // and Append, but many per transaction: 10,000 fsynced runs would be slow.
 // Batches stay small because bbolt's commit cost grows with the number of
@@ -105,12 +116,13 @@ func fillRuns(t testing.TB, db *DB, n, k int) []string {
 			for i := start; i < min(start+500, n); i++ {
 				id := NewRunID(t0.Add(time.Duration(i) * time.Second))
 				ids = append(ids, id)
-				rec, _ := json.Marshal(sampleRun(id))
-				if err := createRunTx(tx, id, rec); err != nil {
+				r := sampleRun(id)
+				rec, _ := encodeRecord(r)
+				if err := createRunTx(tx, r, rec); err != nil {
 					return err
 				}
 				for j := 1; j <= k; j++ {
-					e, _ := normalize(Event{Type: "step.done", Time: t0, V: SchemaVersion, Evidence: strings.Repeat("x", 100)})
+					e, _ := prepare(Event{Type: "step.done", Time: t0, Evidence: strings.Repeat("x", 100)})
 					if _, err := appendTx(tx, id, e); err != nil {
 						return err
 					}

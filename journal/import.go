@@ -1,10 +1,8 @@
 package journal
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,22 +14,18 @@ func (db *DB) ImportRun(r Run, events []Event) error {
 	if r.ID == "" {
 		return errors.New("import run: empty run id")
 	}
-	rec, err := json.Marshal(r)
+	rec, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("import run %s: %w", r.ID, err)
 	}
 	norm := make([]Event, len(events))
 	for i, e := range events {
-		if e.Time.IsZero() {
-			e.Time = time.Now()
-		}
-		e.Time, e.V = e.Time.UTC(), SchemaVersion
-		if norm[i], err = normalize(e); err != nil {
+		if norm[i], err = prepare(e); err != nil {
 			return fmt.Errorf("import run %s: event %d: %w", r.ID, i+1, err)
 		}
 	}
 	err = db.update(func(tx *bolt.Tx) error {
-		if err := createRunTx(tx, r.ID, rec); err != nil {
+		if err := createRunTx(tx, r, rec); err != nil {
 			return err
 		}
 		for _, e := range norm {

@@ -5,7 +5,7 @@
 // journal keeps no second copy of it. Events are chained by hash, and each
 // run carries a head anchor (last seq and hash) written in the same
 // transaction as each event, so Verify notices an altered, removed or
-// truncated event, including the last one.
+// truncated event, including the last one. layout.go describes the file.
 //
 // The chain is tamper-evident, not tamper-proof: there is no secret key, so
 // someone who rewrites every later hash and the anchor too is not caught.
@@ -15,61 +15,90 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the newest journal layout and event encoding this build
 // writes and understands.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Options controls Open.
 type Options struct {
 	Timeout  time.Duration // writers: wait for the writer's lock; 0 means 1s
 	ReadOnly bool          // for runs/show/verify/export: never waits for a run
+
+	// TxTimeout is how long a transaction waits for the journal file while
+	// another process holds it mid-transaction; 0 means 10s. That is
+	// normally a moment (a reader's read, a writer's commit); longer means
+	// the holder is stuck, e.g. a `cairn show` suspended with Ctrl-Z. The
+	// transaction then fails with a *BlockedError naming the holder, unless
+	// OnBlocked is set.
+	TxTimeout time.Duration
+
+	// OnBlocked, if set, is called each time a transaction has waited
+	// another TxTimeout, with what it is waiting for; the transaction goes
+	// on waiting while it returns true. A long run should warn and wait
+	// rather than fail a step because someone suspended a reader. It runs
+	// inside the waiting call, so it must not use the DB.
+	OnBlocked func(*BlockedError) bool
+
+	// Notify is told what the user should know that is not an error: the
+	// journal was migrated to this schema (and where the old file is kept),
+	// or an empty file was initialised. The journal never prints; nil drops
+	// these messages.
+	Notify func(msg string)
 }
 
 // DB is an open journal. Its methods are safe for concurrent use.
 //
-// bbolt's own flock lasts as long as its handle, so a run holding the file
-// open would shut every reader out for hours. Instead the bbolt file is
-// opened for each transaction only, and a writer holds PATH.lock for as long
-// as its DB is open: two writers still exclude each other, while `cairn
-// show` reads a running run's journal between two of its commits.
+// A reader opens the bbolt file for each transaction only, holding its
+// shared lock for that long. A writer holds PATH.lock for as long as its DB
+// is open, so two writers exclude each other; it keeps its bbolt handle
+// (opening one costs more than a commit: unmapping the file interrupts
+// every CPU) but holds the file's exclusive lock only while it commits. So
+// `cairn show` reads a running run's journal between two of its commits,
+// and a run never waits for readers longer than their one transaction.
 type DB struct {
 	path      string
 	readOnly  bool
 	lock      *os.File // writers: flocked PATH.lock
 	ownsOwner bool     // we wrote PATH.owner and must remove it
+	notify    func(string)
+	txTimeout time.Duration
+	onBlocked func(*BlockedError) bool
 
-	mu        sync.Mutex // one bbolt handle at a time per process
+	mu      sync.Mutex // guards bolt and file
+	commit  sync.Mutex // one commit at a time: the file lock is per handle
+	bolt    *bolt.DB   // the writer's handle; nil until needed, and after Close
+	file    *os.File   // the file bbolt opened for it, locked around commits
+	checked time.Time  // when the file was last seen to have a name; under commit
+	closed  bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// txTimeout bounds the wait for bbolt's own flock, which other processes
-// hold only for one transaction (a reader's, or a writer's fsync).
-const txTimeout = 10 * time.Second
+// defaultTxTimeout bounds a transaction's wait for another process that
+// holds the journal file (see Options.TxTimeout).
+const defaultTxTimeout = 10 * time.Second
+
+// txTimeout bounds the wait for bbolt's own lock in opens that do not
+// report a blocked wait: migration, creating a journal.
+const txTimeout = defaultTxTimeout
+
+// allocSize is how much bbolt grows the file by once it is past this size
+// (its default, 16 MiB, would leave a journal of 20 MiB at 36). Each growth
+// costs one more fsync, once per MiB written.
+const allocSize = 1 << 20
 
 // errLockTimeout is lockWriter's "another process holds it".
 var errLockTimeout = errors.New("writer lock timeout")
-
-var (
-	bucketMeta   = []byte("meta")
-	bucketRuns   = []byte("runs")
-	bucketEvents = []byte("events")
-	keySchema    = []byte("schema")
-	keyRun       = []byte("run")
-	keyHead      = []byte("head")
-)
 
 // DefaultPath is $XDG_STATE_HOME/cairn/journal.db, falling back to
 // ~/.local/state/cairn/journal.db.
@@ -80,7 +109,7 @@ func DefaultPath() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("locate default journal (set XDG_STATE_HOME or pass --journal): %w", err)
+		return "", fmt.Errorf("locate the default journal (no home directory; set XDG_STATE_HOME, or name the journal file): %w", err)
 	}
 	return filepath.Join(home, ".local", "state", "cairn", "journal.db"), nil
 }
@@ -98,139 +127,19 @@ func NewRunID(now time.Time) string {
 	return fmt.Sprintf("%s-%03x%03x", now.Format("20060102-150405"), ms, int(b[0])<<4|int(b[1])>>4)
 }
 
-// Open opens or creates the journal at path. A journal held by another
-// process fails after opts.Timeout with a *LockedError instead of waiting.
-func Open(path string, opts Options) (*DB, error) {
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = time.Second
-	}
-	if opts.ReadOnly {
-		fi, err := os.Stat(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, &kindError{fmt.Sprintf("no journal at %s: nothing has been run with it yet", path), ErrNoJournal}
-		case err != nil:
-			return nil, fmt.Errorf("open journal: %w", err)
-		case fi.Size() == 0:
-			// bbolt would try to initialise it, which a read-only handle cannot.
-			return nil, &kindError{fmt.Sprintf("journal %s is empty: nothing has been recorded in it", path), ErrNoJournal}
-		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create journal directory: %w", err)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, &kindError{fmt.Sprintf("journal %s is a directory, not a cairn journal", path), ErrNotJournal}
-	}
-
-	db := &DB{path: path, readOnly: opts.ReadOnly}
-	if !opts.ReadOnly {
-		lock, err := lockWriter(path+".lock", timeout)
-		if errors.Is(err, errLockTimeout) {
-			return nil, lockedError(path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lock journal %s: %w", path, err)
-		}
-		db.lock = lock
-	}
-	if err := db.withBolt(true, db.checkSchema); err != nil {
-		if db.lock != nil {
-			_ = db.lock.Close()
-		}
-		return nil, err
-	}
-	if !opts.ReadOnly {
-		// The holder record only improves the message another process sees;
-		// failing to write it must not stop a run.
-		db.ownsOwner = writeOwner(path) == nil
-	}
-	return db, nil
-}
-
-// withBolt opens the bbolt file, runs fn and closes it again. A damaged
-// file is reported as such, not as a panic.
-func (db *DB) withBolt(write bool, fn func(*bolt.DB) error) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return protect(func(p any) error {
-		return &kindError{fmt.Sprintf("journal %s is not a cairn journal or is damaged (%v)", db.path, p), ErrNotJournal}
-	}, func() (err error) {
-		b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: txTimeout, ReadOnly: db.readOnly || !write})
-		if err != nil {
-			return openError(db.path, err)
-		}
-		// Deferred, so that a panic in fn on a damaged file still releases
-		// the handle and its flock.
-		defer func() {
-			if cerr := b.Close(); err == nil {
-				err = cerr
-			}
-		}()
-		return fn(b)
-	})
-}
-
-func openError(path string, err error) error {
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return lockedError(path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return &kindError{fmt.Sprintf("journal %s is not a bbolt database, or is damaged (%v)", path, err), ErrNotJournal}
-	}
-	return fmt.Errorf("open journal %s: %w", path, err)
-}
-
-// checkSchema refuses files that are not cairn journals or are too new, and
-// initialises an empty database. Empty is allowed because that is what a
-// crash between bbolt creating the file and our first Update leaves behind.
-func (db *DB) checkSchema(b *bolt.DB) error {
-	fresh := false
-	err := b.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			k, _ := tx.Cursor().First()
-			if k != nil {
-				return &kindError{fmt.Sprintf("journal %s is a bbolt database that does not belong to cairn", db.path), ErrNotJournal}
-			}
-			fresh = true
-			return nil
-		}
-		raw := meta.Get(keySchema)
-		v, err := strconv.Atoi(string(raw))
-		if err != nil || v < 1 {
-			return &kindError{fmt.Sprintf("journal %s has no valid schema version (%q)", db.path, raw), ErrNotJournal}
-		}
-		if v > SchemaVersion {
-			return &kindError{fmt.Sprintf("journal %s was written by schema %d; this cairn understands up to %d; upgrade cairn", db.path, v, SchemaVersion), ErrNewerSchema}
-		}
-		return nil
-	})
-	if err != nil || !fresh || db.readOnly {
-		return err
-	}
-	return b.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucketIfNotExists(bucketRuns)
-		return err
-	})
-}
-
 // Close releases the lock. The holder record goes first, while the lock is
 // still ours, so we can never delete the record of the next holder.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		db.closeErr = db.dropHandle()
+		db.mu.Unlock()
 		if db.ownsOwner {
 			removeOwner(db.path)
 		}
 		if db.lock != nil {
-			db.closeErr = db.lock.Close()
+			db.closeErr = firstErr(db.closeErr, db.lock.Close())
 		}
 	})
 	return db.closeErr
@@ -253,21 +162,5 @@ func protect(onPanic func(p any) error, fn func() error) (err error) {
 }
 
 func (db *DB) damaged(p any) error {
-	return &kindError{fmt.Sprintf("journal %s is damaged (%v); run `cairn verify`", db.path, p), ErrTampered}
-}
-
-func (db *DB) view(fn func(*bolt.Tx) error) error {
-	return db.withBolt(false, func(b *bolt.DB) error {
-		return protect(db.damaged, func() error { return b.View(fn) })
-	})
-}
-
-// update is the only write path: one bbolt Update, fsynced on commit.
-func (db *DB) update(fn func(*bolt.Tx) error) error {
-	if db.readOnly {
-		return fmt.Errorf("journal %s is open read-only", db.path)
-	}
-	return db.withBolt(true, func(b *bolt.DB) error {
-		return protect(db.damaged, func() error { return b.Update(fn) })
-	})
+	return &kindError{fmt.Sprintf("journal %s is damaged (%v)", db.path, p), ErrTampered}
 }

@@ -76,9 +76,13 @@ func TestHashChain(t *testing.T) {
 	defer db.Close()
 	evs := writeRun(t, db, "r1", 4)
 	var rec []byte
-	if err := db.view(func(tx *bolt.Tx) error {
-		rec = append(rec, runBucket(tx, "r1").Get(keyRun)...)
-		return nil
+	if err := db.view(func(tx *bolt.Tx, _ int) error {
+		ent, err := runEntry(tx, "r1")
+		if err != nil {
+			return err
+		}
+		rec, err = ent.hashed()
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +243,71 @@ func TestRunsManyRuns(t *testing.T) {
 	}
 }
 
+// checkExport verifies an export offline, the way someone holding only the
+// file would: the first event chains to the sha256 of the run line's
+// record, each event's hash is the sha256 of its JSON with "hash" empty and
+// the next one's prev, the source matches the record's sourceSha256, and
+// the head names the last event. It returns the events.
+func checkExport(raw []byte) ([]Event, error) {
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 16<<20)
+	var (
+		evs      []Event
+		prev     string
+		rec      map[string]any
+		headSeen bool
+	)
+	for n := 1; sc.Scan(); n++ {
+		var line struct {
+			Run    json.RawMessage `json:"run"`
+			Source []byte          `json:"source"`
+			Event  json.RawMessage `json:"event"`
+			Head   *head           `json:"head"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&line); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		switch {
+		case headSeen:
+			return nil, fmt.Errorf("line %d after the head", n)
+		case n == 1 && line.Run != nil:
+			prev = hashHex(line.Run)
+			if err := json.Unmarshal(line.Run, &rec); err != nil {
+				return nil, err
+			}
+		case n == 1:
+			return nil, fmt.Errorf("line 1 is not the run")
+		case line.Source != nil:
+			if want, _ := rec["sourceSha256"].(string); hashHex(line.Source) != want {
+				return nil, fmt.Errorf("source does not match the record's sourceSha256 %q", want)
+			}
+		case line.Event != nil:
+			var e Event
+			if err := json.Unmarshal(line.Event, &e); err != nil {
+				return nil, err
+			}
+			if sum, _ := eventHash(e); sum != e.Hash || e.Prev != prev || e.Seq != uint64(len(evs)+1) {
+				return nil, fmt.Errorf("event %d does not verify", e.Seq)
+			}
+			prev = e.Hash
+			evs = append(evs, e)
+		case line.Head != nil:
+			headSeen = true
+			if line.Head.Seq != uint64(len(evs)) || line.Head.Hash != prev {
+				return nil, fmt.Errorf("head %+v does not name the last event", *line.Head)
+			}
+		default:
+			return nil, fmt.Errorf("line %d has the wrong shape: %s", n, sc.Text())
+		}
+	}
+	if !headSeen {
+		return nil, fmt.Errorf("no head line: the export is cut short")
+	}
+	return evs, nil
+}
+
 func TestExportJSONLines(t *testing.T) {
 	db := mustOpen(t, testPath(t), Options{})
 	defer db.Close()
@@ -247,37 +316,23 @@ func TestExportJSONLines(t *testing.T) {
 	if err := db.Export("r1", &buf); err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(&buf)
-	var n int
-	var prev string
-	for ; sc.Scan(); n++ {
-		var line struct {
-			Run   *json.RawMessage `json:"run"`
-			Event *Event           `json:"event"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&line); err != nil {
-			t.Fatalf("line %d %q: %v", n+1, sc.Text(), err)
-		}
-		switch {
-		case n == 0 && line.Run != nil && line.Event == nil:
-			var r Run
-			if err := json.Unmarshal(*line.Run, &r); err != nil || r.ID != "r1" {
-				t.Fatalf("run line: %+v %v", r, err)
-			}
-			prev = hashHex(*line.Run) // verbatim bytes: the chain checks offline
-		case n > 0 && line.Event != nil && line.Run == nil:
-			if !reflect.DeepEqual(*line.Event, evs[n-1]) || line.Event.Prev != prev {
-				t.Errorf("line %d event %+v", n+1, *line.Event)
-			}
-			prev = line.Event.Hash
-		default:
-			t.Fatalf("line %d has the wrong shape: %s", n+1, sc.Text())
-		}
+	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != 6 {
+		t.Errorf("export has %d lines, want run, source, 3 events and head:\n%s", n, buf.Bytes())
 	}
-	if n != 4 {
-		t.Errorf("export has %d lines, want 4", n)
+	if !bytes.HasPrefix(buf.Bytes(), []byte(`{"run":{"id":"r1",`)) {
+		t.Errorf("export does not start with the run:\n%s", buf.Bytes())
+	}
+	got, err := checkExport(buf.Bytes())
+	if err != nil || !reflect.DeepEqual(got, evs) {
+		t.Fatalf("export does not verify offline (%v) or its events differ:\n%s", err, buf.Bytes())
+	}
+	// Offline checking notices a changed byte and a cut tail.
+	changed := bytes.Replace(buf.Bytes(), []byte("evidence-marker-0002"), []byte("evidence-marker-0009"), 1)
+	cut := buf.Bytes()[:bytes.LastIndex(buf.Bytes(), []byte(`{"event"`))]
+	for name, b := range map[string][]byte{"changed": changed, "cut": cut} {
+		if _, err := checkExport(b); err == nil {
+			t.Errorf("%s export verifies offline", name)
+		}
 	}
 	if err := db.Export("nope", &buf); !errors.Is(err, ErrRunNotFound) {
 		t.Errorf("Export missing run: %v", err)
@@ -350,7 +405,7 @@ func TestNoSecretsAdded(t *testing.T) {
 		t.Error("journal file contains the canary")
 	}
 	// Proves the scan looks at real content: redacted values are there.
-	if !bytes.Contains(raw, []byte(`"password":"[REDACTED]"`)) || !bytes.Contains(raw, []byte("token=[REDACTED]")) {
+	if !bytes.Contains(raw, []byte("password\x0a[REDACTED]")) || !bytes.Contains(raw, []byte("token=[REDACTED]")) {
 		t.Error("redacted values not found in the raw file")
 	}
 	db = mustOpen(t, path, Options{ReadOnly: true})

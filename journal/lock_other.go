@@ -11,3 +11,9 @@ import (
 func lockWriter(string, time.Duration) (*os.File, error) {
 	return nil, errors.New("cairn journals need flock(2): use Linux or macOS")
 }
+
+func tryLockFile(*os.File) (bool, error) { return false, errors.New("cairn journals need flock(2)") }
+
+func unlockFile(*os.File) error { return nil }
+
+func unlinked(*os.File) (bool, error) { return false, nil }

@@ -34,3 +34,24 @@ func lockWriter(path string, timeout time.Duration) (*os.File, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// tryLockFile takes the exclusive lock of the bbolt file (bbolt's own
+// flock, which readers take shared) without waiting.
+func tryLockFile(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func unlockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+
+// unlinked reports whether the open file no longer has a name.
+func unlinked(f *os.File) (bool, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return false, err
+	}
+	return st.Nlink == 0, nil
+}

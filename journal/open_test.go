@@ -43,6 +43,29 @@ func TestHelperProcess(t *testing.T) {
 		runs, err := db.Runs(0)
 		fmt.Printf("runs=%d err=%v\n", len(runs), err)
 		db.Close()
+	case "stall-read":
+		db, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		db.view(func(*bolt.Tx, int) error {
+			fmt.Println("in-tx")
+			time.Sleep(time.Minute) // until the parent kills us
+			return nil
+		})
+	case "open-typed":
+		for _, ro := range []bool{true, false} {
+			db, err := Open(path, Options{ReadOnly: ro})
+			fmt.Printf("ro=%v unreadable=%v err=%v\n", ro, errors.Is(err, ErrUnreadable), err)
+			if db != nil {
+				db.Close()
+			}
+		}
+	case "fill":
+		helperFill(path)
+	case "migrate":
+		helperMigrate(path)
 	case "hold":
 		if _, err := Open(path, Options{}); err != nil {
 			fmt.Println("error:", err)
@@ -76,7 +99,7 @@ func TestLockedFileNamesHolder(t *testing.T) {
 				t.Fatalf("helper: %v\n%s", err, out)
 			}
 			s := string(out)
-			for _, want := range []string{"locked=true", fmt.Sprintf("is in use by pid %d (", os.Getpid()), "`journal.test ...`", "pass --journal"} {
+			for _, want := range []string{"locked=true", fmt.Sprintf("is in use by pid %d (", os.Getpid()), "`journal.test ...`", "or use another journal file"} {
 				if !strings.Contains(s, want) {
 					t.Errorf("helper output lacks %q:\n%s", want, s)
 				}

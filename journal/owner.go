@@ -28,7 +28,7 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	const advice = "wait for it to finish, or pass --journal to use another file"
+	const advice = "wait for it to finish, or use another journal file"
 	if o := e.Owner; o != nil {
 		return fmt.Sprintf("journal %s is in use by pid %d (%s@%s, `%s`, since %s); %s",
 			e.Path, o.PID, o.User, o.Host, o.Command, o.Since.Format(time.RFC3339), advice)

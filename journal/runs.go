@@ -1,12 +1,13 @@
 package journal
 
 import (
+	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,11 +30,17 @@ type Run struct {
 }
 
 // RunSummary is what listing needs: the record and the last event, without
-// decoding the events in between.
+// decoding the events in between. Run.Source is not loaded (Run(id) has it).
+//
+// Err is set when the run is damaged: its record or last event cannot be
+// read, or its record names another id than the key it is stored under
+// (a copied run). Run.ID is then always the key, so Verify(Run.ID)
+// examines the right entry, and whatever could be read is filled in.
 type RunSummary struct {
 	Run    Run
 	Last   Event  // zero if no events
 	Events uint64 // count
+	Err    error  // errors.Is ErrTampered
 }
 
 // head anchors a run's chain: the seq and hash of its last event (seq 0 and
@@ -44,25 +51,15 @@ type head struct {
 	Hash string `json:"hash"`
 }
 
-func hashHex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+func idMismatch(id string) error {
+	return &kindError{fmt.Sprintf("run record names id %q: copied or altered", id), ErrTampered}
 }
 
-func seqKey(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
-}
-
-// runBucket is nil when the run, or the whole runs bucket of a journal
-// that was never initialised, is missing.
-func runBucket(tx *bolt.Tx, id string) *bolt.Bucket {
-	runs := tx.Bucket(bucketRuns)
-	if runs == nil {
-		return nil
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
 	}
-	return runs.Bucket([]byte(id))
+	return b
 }
 
 // CreateRun records a new run in one Update.
@@ -70,52 +67,113 @@ func (db *DB) CreateRun(r Run) error {
 	if r.ID == "" {
 		return errors.New("create run: empty run id")
 	}
-	rec, err := json.Marshal(r)
+	rec, err := encodeRecord(r)
 	if err != nil {
-		return fmt.Errorf("create run %s: %w", r.ID, err)
+		return fmt.Errorf("journal %s: create run %s: %w", db.path, r.ID, err)
 	}
-	err = db.update(func(tx *bolt.Tx) error { return createRunTx(tx, r.ID, rec) })
+	err = db.update(func(tx *bolt.Tx) error { return createRunTx(tx, r, rec) })
 	if err != nil {
 		return fmt.Errorf("journal %s: create run %s: %w", db.path, r.ID, err)
 	}
 	return nil
 }
 
-func createRunTx(tx *bolt.Tx, id string, rec []byte) error {
+// newRecord is a run record ready to store: compact, the sha256 of its
+// JSON (the root of the run's chain) and of its playbook text.
+type newRecord struct {
+	stored, root, sourceSum []byte
+}
+
+func encodeRecord(r Run) (newRecord, error) {
+	var out newRecord
+	if len(r.Source) > 0 {
+		if len(r.Source) > MaxRecordSize {
+			return out, tooLarge("playbook source", len(r.Source))
+		}
+		s := sha256.Sum256(r.Source)
+		out.sourceSum = s[:]
+	}
+	rec := recordOf(r, hex.EncodeToString(out.sourceSum))
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return out, err
+	}
+	if len(js) > MaxRecordSize {
+		return out, tooLarge("run record", len(js))
+	}
+	root := sha256.Sum256(js)
+	out.root = root[:]
+	if out.stored, err = encodeRecordBin(rec); err != nil {
+		return out, err
+	}
+	// Verify and Run rebuild the record from the stored bytes, so they must
+	// give back exactly this JSON.
+	back, err := decodeRecordBin(out.stored)
+	if again, _ := json.Marshal(back); err != nil || !bytes.Equal(again, js) {
+		return out, fmt.Errorf("run record does not encode deterministically")
+	}
+	return out, nil
+}
+
+func createRunTx(tx *bolt.Tx, r Run, rec newRecord) error {
 	runs, err := tx.CreateBucketIfNotExists(bucketRuns)
 	if err != nil {
 		return err
 	}
-	key := []byte(id)
-	if runs.Bucket(key) != nil || runs.Get(key) != nil {
+	events, err := tx.CreateBucketIfNotExists(bucketEvents)
+	if err != nil {
+		return err
+	}
+	key := []byte(r.ID)
+	if runs.Get(key) != nil {
 		return ErrRunExists
 	}
-	rb, err := runs.CreateBucket(key)
+	if sum := rec.sourceSum; sum != nil {
+		sources, err := tx.CreateBucketIfNotExists(bucketSources)
+		if err != nil {
+			return err
+		}
+		// Runs of one playbook share its text; a stored copy that differs
+		// was damaged, and blessing it would lose the real text.
+		if old := sources.Get(sum); old == nil {
+			if err := sources.Put(sum, r.Source); err != nil {
+				return err
+			}
+		} else if !bytes.Equal(old, r.Source) {
+			return fmt.Errorf("the stored copy of this playbook text (%.12x) is damaged: %w", sum, ErrTampered)
+		}
+	}
+	n, err := runs.NextSequence()
 	if err != nil {
 		return err
 	}
-	if _, err := rb.CreateBucket(bucketEvents); err != nil {
+	if n > math.MaxUint32 {
+		return errors.New("journal holds 4294967295 runs, the most it can")
+	}
+	runNo := uint32(n)
+	runs.FillPercent, events.FillPercent = fillPercent, fillPercent
+	if err := runs.Put(key, encodeEntry(recordV2, runNo, rec.stored)); err != nil {
 		return err
 	}
-	if err := rb.Put(keyRun, rec); err != nil {
-		return err
-	}
-	h, err := json.Marshal(head{Seq: 0, Hash: hashHex(rec)})
-	if err != nil {
-		return err
-	}
-	return rb.Put(keyHead, h)
+	return events.Put(eventKey(runNo, headSeq), encodeHead(0, rec.root))
 }
 
-// Run returns the run record.
+// fillPercent packs pages full: runs and events are mostly added at the
+// right edge of the tree, where bbolt's default of half-full pages would
+// double the file.
+const fillPercent = 1.0
+
+// Run returns the run record, with its playbook text.
 func (db *DB) Run(id string) (Run, error) {
 	var r Run
-	err := db.view(func(tx *bolt.Tx) error {
-		rb := runBucket(tx, id)
-		if rb == nil {
-			return ErrRunNotFound
+	err := db.view(func(tx *bolt.Tx, schema int) error {
+		var err error
+		if schema == 1 {
+			r, err = v1RunTx(tx, id)
+			return err
 		}
-		return decodeRun(rb, &r)
+		r, err = runTx(tx, id)
+		return err
 	})
 	if err != nil {
 		return Run{}, fmt.Errorf("journal %s: run %s: %w", db.path, id, err)
@@ -123,19 +181,24 @@ func (db *DB) Run(id string) (Run, error) {
 	return r, nil
 }
 
-func decodeRun(rb *bolt.Bucket, r *Run) error {
-	rec := rb.Get(keyRun)
-	if rec == nil {
-		return fmt.Errorf("run record missing: %w", ErrTampered)
+func runTx(tx *bolt.Tx, id string) (Run, error) {
+	e, err := runEntry(tx, id)
+	if err != nil {
+		return Run{}, err
 	}
-	if err := json.Unmarshal(rec, r); err != nil {
-		return fmt.Errorf("run record unreadable (%v): %w", err, ErrTampered)
+	r, sum, err := decodeRecord(e)
+	if err != nil || sum == "" {
+		return r, err
 	}
-	return nil
+	if r.Source, err = loadSource(tx, sum); err != nil {
+		return r, fmt.Errorf("%v: %w", err, ErrTampered)
+	}
+	return r, nil
 }
 
 // Runs lists runs newest first; limit <= 0 means all. Only each run's
 // record and last event are decoded, so listing stays cheap with many runs.
+// A damaged run is listed with Err set (see RunSummary), not left out.
 func (db *DB) Runs(limit int) ([]RunSummary, error) {
 	var out []RunSummary
 	batch := scanBatch
@@ -181,13 +244,15 @@ func (db *DB) scan(batch int, fn func(RunSummary) bool) error {
 
 // runsBefore returns up to n runs whose keys sort before 'before' (all
 // runs when it is nil), newest first, and the key to continue from (nil
-// once the oldest run has been returned).
+// once the oldest run has been returned). Keys are the same in both
+// layouts, so a scan goes on correctly if a writer migrates the file
+// between two batches.
 func (db *DB) runsBefore(before []byte, n int) ([]RunSummary, []byte, error) {
 	var (
 		out  []RunSummary
 		next []byte
 	)
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx, schema int) error {
 		runs := tx.Bucket(bucketRuns)
 		if runs == nil {
 			return nil
@@ -203,20 +268,20 @@ func (db *DB) runsBefore(before []byte, n int) ([]RunSummary, []byte, error) {
 		}
 		var lastKey []byte
 		for ; k != nil; k, v = c.Prev() {
-			if v != nil {
-				continue // not a run bucket; nothing of ours writes one
+			if (schema == 1) != (v == nil) {
+				continue // v1 runs are buckets, v2 runs are values
 			}
 			if len(out) == n {
 				// More remain: the next call resumes below the last key
 				// returned, which stays correct if runs are added meanwhile.
-				next = append([]byte(nil), lastKey...)
+				next = bytes.Clone(lastKey)
 				return nil
 			}
-			s, err := summarize(runs.Bucket(k))
-			if err != nil {
-				return fmt.Errorf("run %s: %w", k, err)
+			if schema == 1 {
+				out = append(out, v1Summary(runs, k))
+			} else {
+				out = append(out, summary(tx, k, v))
 			}
-			out = append(out, s)
 			lastKey = k
 		}
 		return nil
@@ -227,22 +292,31 @@ func (db *DB) runsBefore(before []byte, n int) ([]RunSummary, []byte, error) {
 	return out, next, nil
 }
 
-func summarize(rb *bolt.Bucket) (RunSummary, error) {
-	var s RunSummary
-	if err := decodeRun(rb, &s.Run); err != nil {
-		return s, err
+func summary(tx *bolt.Tx, k, v []byte) RunSummary {
+	s := RunSummary{Run: Run{ID: string(k)}}
+	e, err := decodeEntry(v)
+	if err != nil {
+		s.Err = fmt.Errorf("%v: %w", err, ErrTampered)
+		return s
 	}
-	eb := rb.Bucket(bucketEvents)
-	if eb == nil {
-		return s, nil
+	r, _, err := decodeRecord(e)
+	if err != nil {
+		s.Err = err
+	} else {
+		s.Run, s.Run.Source = r, nil
+		if r.ID != string(k) {
+			s.Err, s.Run.ID = idMismatch(r.ID), string(k)
+		}
 	}
-	k, v := eb.Cursor().Last()
-	if k == nil {
-		return s, nil
+	if nb := tx.Bucket(bucketNotes); nb != nil && nb.Get(runNoKey(e.runNo)) != nil {
+		s.Err = firstErr(s.Err, fmt.Errorf("run was damaged before its journal was migrated: %w", ErrTampered))
 	}
-	if err := decodeEvent(k, v, &s.Last); err != nil {
-		return s, err
+	last, ok, err := lastEventTx(tx, e)
+	if err != nil {
+		s.Err = firstErr(s.Err, err)
 	}
-	s.Events = binary.BigEndian.Uint64(k)
-	return s, nil
+	if ok {
+		s.Last, s.Events = last, last.Seq
+	}
+	return s
 }

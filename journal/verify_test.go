@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -131,37 +132,54 @@ func TestVerifyFlippedRunRecordByte(t *testing.T) {
 	}
 }
 
-// JSON keys match case-insensitively, so "Evidence" decodes like "evidence":
-// only the byte-exact re-encoding check catches this one-bit flip.
-func TestVerifyCaseFlipInKey(t *testing.T) {
-	path, _ := journalFile(t, 3)
+// A value that decodes to the same event but is not the bytes Append wrote
+// (here an over-long varint for the evidence length) passes the hash
+// check; only the byte-exact re-encoding check catches it.
+func TestVerifyNonCanonicalEncoding(t *testing.T) {
+	path, evs := journalFile(t, 3)
 	rawBolt(t, path, func(tx *bolt.Tx) error {
-		eb := runBucket(tx, runA).Bucket(bucketEvents)
-		v := bytes.Clone(eb.Get(seqKey(2)))
-		v = bytes.Replace(v, []byte(`"evidence"`), []byte(`"Evidence"`), 1)
-		return eb.Put(seqKey(2), v)
+		eb, runNo := runEvents2(t, tx, runA)
+		e := evs[1]
+		sum, _ := hex.DecodeString(e.Hash)
+		v := encodeEvent(e, sum)
+		marker := append([]byte{tagEvidence, byte(len(e.Evidence))}, e.Evidence...)
+		i := bytes.Index(v, marker)
+		if i < 0 {
+			t.Fatal("evidence not found in the stored event")
+		}
+		long := append([]byte{tagEvidence, byte(len(e.Evidence)) | 0x80, 0}, e.Evidence...)
+		v = append(append(bytes.Clone(v[:i]), long...), v[i+len(marker):]...)
+		if got, _, err := decodeCompactEvent(v); err != nil || got.Evidence != e.Evidence {
+			t.Fatalf("the doctored value does not decode the same: %+v %v", got, err)
+		}
+		return eb.Put(eventKey(runNo, 2), v)
 	})
 	ve, _ := verifyProblems(t, path)
-	if ve == nil || !hasProblem(ve, 2, "not as written") {
-		t.Fatalf("case flip not caught: %v", ve)
+	if ve == nil || !hasProblem(ve, 2, "not as written") || len(ve.Problems) != 1 {
+		t.Fatalf("non-canonical encoding not caught: %v", ve)
 	}
 }
 
 func TestVerifyRemovedEvent(t *testing.T) {
 	cases := []struct {
 		name   string
-		remove uint64
+		remove uint32
 		want   func(*VerifyError) bool
 	}{
-		{"middle", 3, func(ve *VerifyError) bool { return hasProblem(ve, 3, "missing") && hasProblem(ve, 4, "prev") }},
+		{"middle", 3, func(ve *VerifyError) bool {
+			return hasProblem(ve, 3, "missing") && hasProblem(ve, 4, "chained to seq 2")
+		}},
 		{"last", 5, func(ve *VerifyError) bool { return hasProblem(ve, 5, "head anchor") }},
-		{"first", 1, func(ve *VerifyError) bool { return hasProblem(ve, 1, "missing") && hasProblem(ve, 2, "prev") }},
+		{"first", 1, func(ve *VerifyError) bool {
+			return hasProblem(ve, 1, "missing") && hasProblem(ve, 2, "chained to the run record")
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path, _ := journalFile(t, 5)
 			rawBolt(t, path, func(tx *bolt.Tx) error {
-				return runBucket(tx, runA).Bucket(bucketEvents).Delete(seqKey(c.remove))
+				eb, runNo := runEvents2(t, tx, runA)
+				return eb.Delete(eventKey(runNo, c.remove))
 			})
 			ve, _ := verifyProblems(t, path)
 			if ve == nil || !c.want(ve) {
@@ -177,22 +195,48 @@ func TestVerifyRemovedEvent(t *testing.T) {
 	}
 }
 
-// Rewriting an event together with its hash is caught by the next Prev; the
-// last event is covered by the head anchor.
+// putEvent stores e as Append would, with whatever hash e carries.
+func putEvent(t *testing.T, path string, e Event) {
+	rawBolt(t, path, func(tx *bolt.Tx) error {
+		eb, runNo := runEvents2(t, tx, runA)
+		sum, err := hex.DecodeString(e.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eb.Put(eventKey(runNo, uint32(e.Seq)), encodeEvent(e, sum))
+	})
+}
+
+// Rewriting an event together with its hash is caught by the next event,
+// whose hash no longer matches when chained to it; the last event is
+// covered by the head anchor.
 func TestVerifyRehashedEvent(t *testing.T) {
 	for _, seq := range []uint64{2, 4} {
 		path, evs := journalFile(t, 4)
 		e := evs[seq-1]
 		e.Evidence = "forged"
 		e.Hash, _ = eventHash(e)
-		rawBolt(t, path, func(tx *bolt.Tx) error {
-			b, _ := jsonMarshal(e)
-			return runBucket(tx, runA).Bucket(bucketEvents).Put(seqKey(seq), b)
-		})
+		putEvent(t, path, e)
 		ve, _ := verifyProblems(t, path)
-		if ve == nil || (seq == 2 && !hasProblem(ve, 3, "prev")) || (seq == 4 && !hasProblem(ve, 4, "head anchor")) {
+		if ve == nil || (seq == 2 && !hasProblem(ve, 3, "chained to seq 2")) || (seq == 4 && !hasProblem(ve, 4, "head anchor")) {
 			t.Errorf("forged seq %d: %v", seq, ve)
 		}
+		if ve != nil && seq == 2 && hasProblem(ve, 2, "") {
+			t.Errorf("the forged event itself is consistent, yet blamed: %v", ve)
+		}
+	}
+}
+
+// An altered event is blamed alone: the next one still chains to the hash
+// it was written with.
+func TestVerifyAlteredEventAlone(t *testing.T) {
+	path, evs := journalFile(t, 4)
+	e := evs[1]
+	e.Evidence = "altered"
+	putEvent(t, path, e) // with its original hash
+	ve, _ := verifyProblems(t, path)
+	if ve == nil || len(ve.Problems) != 1 || !hasProblem(ve, 2, "altered") {
+		t.Fatalf("altered seq 2: %v", ve)
 	}
 }
 
@@ -265,14 +309,10 @@ func TestVerifyForgedVersionAndHead(t *testing.T) {
 	e := evs[1]
 	e.V = SchemaVersion + 1
 	e.Hash, _ = eventHash(e)
+	putEvent(t, path, e)
 	rawBolt(t, path, func(tx *bolt.Tx) error {
-		rb := runBucket(tx, runA)
-		b, _ := jsonMarshal(e)
-		if err := rb.Bucket(bucketEvents).Put(seqKey(2), b); err != nil {
-			return err
-		}
-		h, _ := jsonMarshal(head{Seq: 3, Hash: hashHex([]byte("other"))})
-		return rb.Put(keyHead, h)
+		eb, runNo := runEvents2(t, tx, runA)
+		return eb.Put(eventKey(runNo, headSeq), encodeHead(3, make([]byte, hashLen)))
 	})
 	ve, _ := verifyProblems(t, path)
 	if ve == nil || !hasProblem(ve, 2, "unknown schema version") || !hasProblem(ve, 3, "head anchor hash") {
