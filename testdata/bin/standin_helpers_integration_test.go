@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,15 +19,33 @@ import (
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
 
+// syncBuffer is a log that the test may read while the process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // startStandin runs `fakebins istiod-standin` against env's cluster until
 // the test ends, and returns its log.
-func startStandin(t *testing.T, env *kubetest.Env) *bytes.Buffer {
+func startStandin(t *testing.T, env *kubetest.Env) *syncBuffer {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "standin.json")
-	var logBuf bytes.Buffer
+	logBuf := &syncBuffer{}
 	x := exec.Command(filepath.Join(binDir, "fakebins"), "istiod-standin", "--kubeconfig", env.Kubeconfig,
 		"--network", env.Network(t), "--state", state, "--exit-with-parent")
-	x.Stdout, x.Stderr = &logBuf, &logBuf
+	x.Stdout, x.Stderr = logBuf, logBuf
 	if err := x.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +66,7 @@ func startStandin(t *testing.T, env *kubetest.Env) *bytes.Buffer {
 		b, err := os.ReadFile(state)
 		var st standinState
 		if err == nil && json.Unmarshal(b, &st) == nil && st.PID == x.Process.Pid {
-			return &logBuf
+			return logBuf
 		}
 		select {
 		case err := <-exited:
