@@ -6,7 +6,7 @@ BIN     := bin/cairn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-unit vet fuzz demo bench clean
+.PHONY: all build test test-unit vet fuzz demo bench clean istioctl
 
 all: build
 
@@ -28,8 +28,13 @@ test-unit:
 
 # Everything, once: unit and integration tests run in one go test pass with
 # the local control plane up, and it is stopped whatever the result.
-test: vet
-	$(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
+test: vet istioctl
+	CAIRN_ISTIOCTL="$$(testdata/istioctl/build.sh | tail -n 1)" $(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
+
+# The real istioctl, built from the istio.io/istio Go module and cached
+# (testdata/istioctl/build.sh; about 10 minutes the first time).
+istioctl:
+	@testdata/istioctl/build.sh >/dev/null
 
 # The fuzz target's seed corpus runs in every go test; this searches further.
 fuzz:

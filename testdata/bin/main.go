@@ -70,6 +70,7 @@ var tools = map[string]func(*invocation) int{
 	"systemctl":            runSystemctl,
 	"injector":             runInjector,
 	"dataplane-controller": runDataplaneController,
+	"istiod-standin":       runIstiodStandin,
 }
 
 func dispatch(inv *invocation) int {

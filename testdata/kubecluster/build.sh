@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
+# and clusternet (cmd/clusternet: the cluster network the API server dials)
 # from Go modules into a content-addressed cache directory and prints that
 # directory as the last line of stdout. Docker and release tarballs are not
 # reachable from CI, the Go module proxy is, so the control plane is compiled.
@@ -27,7 +28,7 @@ hash=$(
 	} | sha256sum | cut -c1-16
 )
 bin_dir="$cache/kubebins/$hash"
-bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok clusternet)
 
 complete() {
 	local b
@@ -60,7 +61,7 @@ ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version"
 ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
 ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
-	./cmd/etcd \
+	./cmd/etcd ./cmd/clusternet \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
 	k8s.io/kubernetes/cmd/kube-scheduler \

@@ -47,10 +47,10 @@ stop() {
 
 # In dependency order: with etcd gone first, the apiserver's graceful
 # shutdown waits on storage calls that can no longer finish.
-stop kwok kube-scheduler kube-controller-manager
+stop kwok kube-scheduler kube-controller-manager clusternet
 stop kube-apiserver
 stop etcd
-left=$(alive kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+left=$(alive kwok kube-scheduler kube-controller-manager clusternet kube-apiserver etcd)
 if [[ -n $left ]]; then
 	echo "down.sh: could not stop: $left (state kept in $state)" >&2
 	exit 1

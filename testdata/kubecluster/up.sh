@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts a real, local Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler) with kwok standing in for kubelets,
-# so integration tests exercise genuine controllers without Docker.
+# so integration tests exercise genuine controllers without Docker. The API
+# server's traffic into the cluster (Service-referenced webhooks) goes through
+# clusternet (cmd/clusternet), which never dials a non-loopback address.
 #
 # usage: up.sh [STATE_DIR]   (default: $CAIRN_CLUSTER_DIR or $PWD/.cluster)
 # Prints "export KUBECONFIG=STATE_DIR/kubeconfig" on success.
@@ -12,7 +14,7 @@ state=${1:-${CAIRN_CLUSTER_DIR:-$PWD/.cluster}}
 mkdir -p "$state"
 state=$(cd "$state" && pwd)
 timeout_s=${CAIRN_CLUSTER_TIMEOUT:-120}
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok clusternet)
 
 die() {
 	echo "up.sh: $*" >&2
@@ -80,6 +82,21 @@ pick_ports 4
 etcd_port=${ports[0]} etcd_peer_port=${ports[1]} api_port=${ports[2]} kwok_port=${ports[3]}
 etcd_url=http://127.0.0.1:$etcd_port
 api_url=https://127.0.0.1:$api_port
+# The cluster network's abstract unix sockets (no file, no path-length limit):
+# NETWORK/egress is clusternet, NETWORK/pods/IP:PORT whoever plays that pod.
+network=@cairn-net-$(printf '%s' "$state" | sha256sum | cut -c1-16)
+printf '%s\n' "$network" >"$state/network"
+cat >"$state/egress-selector.yaml" <<EOF
+apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      uds:
+        udsName: "$network/egress"
+EOF
 
 # --- kubeconfig ------------------------------------------------------------
 b64() { base64 -w0 <"$1"; }
@@ -185,9 +202,13 @@ apiserver_args=(
 	# controllers' watch connections; with it the server exits in ~2s,
 	# which keeps down.sh and kubetest.StopAPIServer quick.
 	--shutdown-send-retry-after=true
+	# Service-referenced webhooks, kubelets and APIServices are dialled
+	# through clusternet instead of the machine's network.
+	--egress-selector-config-file="$state/egress-selector.yaml"
 )
 launch kube-apiserver "${apiserver_args[@]}"
 wait_for "kube-apiserver /readyz at $api_url" api GET /readyz
+launch clusternet --kubeconfig="$kubeconfig" --network="$network"
 
 # Fake nodes are created before kwok starts so that kwok's first list sees them.
 for i in 0 1; do
@@ -228,6 +249,7 @@ trap - INT TERM
 	printf 'KUBECONFIG=%q\n' "$kubeconfig"
 	printf 'APISERVER_URL=%q\n' "$api_url"
 	printf 'ETCD_URL=%q\n' "$etcd_url"
+	printf 'NETWORK=%q\n' "$network"
 	printf 'BIN_DIR=%q\n' "$bin_dir"
 	printf 'APISERVER_ARGS_FILE=%q\n' "$state/args/kube-apiserver.args"
 	printf 'APISERVER_PID_FILE=%q\n' "$state/pids/kube-apiserver.pid"
