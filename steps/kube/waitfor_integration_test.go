@@ -183,7 +183,8 @@ func TestWaitForSurvivesAPIServerRestartIntegration(t *testing.T) {
 	ex := it.exec("kube.waitFor")
 	// A restart under load can take a minute or more; the deadline is not
 	// what is under test.
-	ctx := testCtx(t, 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 	go func() {
 		res, err := ex.Run(ctx, in)
 		done <- result{res, err}
