@@ -229,7 +229,7 @@ func TestBmctlUpgrade(t *testing.T) {
 	install(t, "bmctl", "1.12.1")
 	kc := os.Getenv("KUBECONFIG")
 
-	if r := mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"version"}}); !strings.HasPrefix(r.stdout, "bmctl version: 1.12.1-gke.") {
+	if r := mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"version"}}); !strings.Contains(r.stdout, "] bmctl version: 1.12.1-gke.") || !strings.HasPrefix(r.stdout, "[") {
 		t.Errorf("bmctl version: %s", r)
 	}
 	// Docker down: systemctl says so and bmctl refuses before touching anything.
@@ -261,6 +261,12 @@ func TestBmctlUpgrade(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	// The upgrade's preflight checks alone: nothing changes.
+	r = mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"check", "preflight", "-c", cluster, "--kubeconfig", kc}, dir: dir})
+	wantContains(t, "check preflight", r.stdout, "Please check the logs at bmctl-workspace/"+cluster+"/log/check-preflight-", "Waiting for preflight check job to finish... OK")
+	if v, s := version(cluster), field(cluster, "status"); v != "1.12.0" || s != "" {
+		t.Fatalf("spec and status version after check preflight: %q %q", v, s)
+	}
 	r = mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", cluster, "--kubeconfig", kc}, dir: dir})
 	logPath := strings.TrimPrefix(strings.SplitN(r.stdout, "\n", 2)[0], "Please check the logs at ")
 	if !strings.HasPrefix(logPath, "bmctl-workspace/"+cluster+"/log/upgrade-cluster-") {
@@ -288,9 +294,11 @@ func TestBmctlUpgrade(t *testing.T) {
 	for _, tc := range []struct{ from, want string }{{"1.10.5", "at most one minor version"}, {"1.13.0", "downgrading a cluster is not supported"}} {
 		name := kubetest.UniqueName("bm", 30)
 		env.CreateBareMetalCluster(t, ns, name, tc.from)
-		r := invoke(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", name, "--kubeconfig", kc}})
-		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || version(name) != tc.from {
-			t.Errorf("upgrade from %s with bmctl 1.12.1: want refusal %q and version unchanged: %s", tc.from, tc.want, r)
+		for _, op := range [][]string{{"check", "preflight"}, {"upgrade", "cluster"}} {
+			r := invoke(t, cmd{tool: "bmctl-1.12.1", args: append(op, "-c", name, "--kubeconfig", kc)})
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) || version(name) != tc.from {
+				t.Errorf("%v from %s with bmctl 1.12.1: want refusal %q and version unchanged: %s", op, tc.from, tc.want, r)
+			}
 		}
 	}
 	if r := invoke(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", "no-such-cluster", "--kubeconfig", kc}}); r.code != 1 || !strings.Contains(r.stderr, "not found") {
