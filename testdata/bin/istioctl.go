@@ -81,6 +81,9 @@ func (t *istioctl) hasUninstall() bool         { return t.v.minor >= 15 }
 func (t *istioctl) hasXUninstall() bool        { return t.v.minor <= 18 }
 func (t *istioctl) uninstallOwnsIstioNS() bool { return t.v.minor <= 19 }
 
+// hasTag: top-level tag from 1.11 (1.10 had `x revision tag`).
+func (t *istioctl) hasTag() bool { return t.v.minor >= 11 }
+
 func (t *istioctl) unknownCommand(cmd, parent string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", cmd, parent)
 	if cmd == "uninstall" && parent == "istioctl" {
@@ -126,6 +129,9 @@ func (t *istioctl) run(args []string) error {
 		}
 		return t.uninstall(rest)
 	case "tag":
+		if !t.hasTag() {
+			return t.unknownCommand(cmd, "istioctl")
+		}
 		return t.tag(rest)
 	case "proxy-status", "ps":
 		return t.proxyStatus(rest)

@@ -31,6 +31,8 @@ func TestIstioctlCommandForms(t *testing.T) {
 		{tool: "istioctl", version: "1.15.4", args: []string{"tag", "set", "default"}, code: 1, stderr: `required flag\(s\) "revision" not set`},
 		{tool: "istioctl", version: "1.15.4", args: []string{"install", "--bogus"}, code: 1, stderr: `unknown flag: --bogus`},
 		{tool: "istioctl", version: "1.15.4", args: []string{"nope"}, code: 64, stderr: `unknown command "nope" for "istioctl"`},
+		// tag is top-level from 1.11.
+		{tool: "istioctl", version: "1.9.1-asm.1", args: []string{"tag", "set", "default", "--revision", "r"}, code: 64, stderr: `unknown command "tag" for "istioctl"`},
 	})
 }
 
