@@ -186,13 +186,17 @@ func TestAnthosBmUpgrade(t *testing.T) {
 	if n := w.h.fakeCalls("upgrade", "cluster"); n != 0 {
 		t.Fatalf("bmctl upgrade ran %d times before the gate was approved", n)
 	}
+	// bmctl's upgrade preflight ran before the point of no return.
+	if n := w.h.fakeCalls("check", "preflight", "-c", w.cluster, "--kubeconfig"); n != 1 {
+		t.Errorf("bmctl check preflight ran %d times before the gate, want 1", n)
+	}
 	w.h.mustCairn(0, "approve", run, "approve-upgrade", "--comment", "backup taken")
 	w.h.mustCairn(0, "resume", run)
 	w.assertUpgraded()
 
 	evs := w.h.events(run)
 	upgrade := bmEventIndex(evs, "instance.started", "upgrade")
-	for _, step := range []string{"bmctl-is-target", "cluster-before", "upgrade-path", "docker-running", "nodes-before", "pods-before", "approve-upgrade", "cluster-unchanged"} {
+	for _, step := range []string{"bmctl-is-target", "cluster-before", "upgrade-path", "docker-running", "preflight", "nodes-before", "pods-before", "approve-upgrade", "cluster-unchanged"} {
 		if i := bmEventIndex(evs, "instance.succeeded", step); i < 0 || i > upgrade {
 			t.Errorf("preflight %s succeeded at event %d, the upgrade started at %d", step, i, upgrade)
 		}

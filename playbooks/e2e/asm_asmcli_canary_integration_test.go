@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,6 +147,28 @@ func TestAsmcliCanaryUpgrade(t *testing.T) {
 	}
 	if n := w.h.fakeCalls("install"); n != 1 {
 		t.Errorf("asmcli install ran %d times, want 1", n)
+	}
+	// Each app namespace was relabelled, checked, restarted and verified
+	// before the next one was relabelled.
+	if items := w.h.assertItemByItem(run, "relabel-app", "app-verify-labels", "app-restart", "app-verify"); len(items) != len(w.apps) {
+		t.Errorf("app namespaces moved: %v, want %v", items, w.apps)
+	}
+	// asmcli made Service istiod with a client-side kubectl apply; cairn
+	// took its selector over and journaled the diff first.
+	diffSeen := false
+	for _, ev := range w.h.events(run) {
+		if e, _ := ev["evidence"].(string); ev["step"] == "istiod-service" && ev["type"] == "instance.succeeded" {
+			diffSeen = strings.Contains(e, "-    istio.io/rev: "+asmOldRev) && strings.Contains(e, "+    istio.io/rev: "+asmNewRev)
+			if !diffSeen {
+				t.Errorf("istiod-service evidence without the diff:\n%s", e)
+			}
+		}
+	}
+	if !diffSeen {
+		t.Error("istiod-service never succeeded")
+	}
+	if svc != nil && svc.Annotations["kubectl.kubernetes.io/last-applied-configuration"] == "" {
+		t.Error("the istiod Service lost the client-side apply annotation asmcli gave it")
 	}
 }
 

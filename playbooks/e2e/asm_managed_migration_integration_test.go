@@ -68,7 +68,9 @@ func newManagedWorld(t *testing.T, oldRev string) *managedWorld {
 	}
 	h.tool(oldctl, args...)
 	if oldRev != "default" {
-		h.tool(oldctl, "tag", "set", "default", "--revision", oldRev) // for istio-injection=enabled
+		// For istio-injection=enabled. istioctl has `tag` from 1.11 (1.9
+		// has none): a newer istioctl writes it, as an operator would.
+		h.tool("istioctl", "tag", "set", "default", "--revision", oldRev)
 	}
 	for _, labels := range []map[string]string{{"istio-injection": "enabled"}, {"istio.io/rev": oldRev}, {"istio.io/rev": oldRev}} {
 		ns := h.env.Namespace(t, labels)
@@ -118,7 +120,9 @@ func (w *managedWorld) cleanup() {
 		}
 	}
 	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	_ = w.h.env.Dynamic.Resource(crds).Delete(c, "dataplanecontrols.mesh.cloud.google.com", metav1.DeleteOptions{})
+	for _, crd := range []string{"dataplanecontrols.mesh.cloud.google.com", "controlplanerevisions.mesh.cloud.google.com"} {
+		_ = w.h.env.Dynamic.Resource(crds).Delete(c, crd, metav1.DeleteOptions{})
+	}
 	_ = cs.CoreV1().Namespaces().Delete(c, "istio-system", metav1.DeleteOptions{})
 	// The next test installs into istio-system again: wait until it is gone.
 	err := wait.PollUntilContextTimeout(c, 200*time.Millisecond, 90*time.Second, true, func(c context.Context) (bool, error) {
@@ -255,7 +259,8 @@ func (w *managedWorld) runToCanaryGate() string {
 		}
 		w.h.waitProxyTags(ns, mgdOldRelease, 5*time.Second)
 	}
-	w.h.waitProxyTags("istio-system", mgdManagedRelease, 30*time.Second)
+	// The in-cluster gateway moves only after the canary gate.
+	w.h.waitProxyTags("istio-system", mgdOldRelease, 5*time.Second)
 	return run
 }
 
@@ -299,6 +304,22 @@ func TestAsmManagedMigration(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(w.out, "istio-remote-secret-"+mgdRemoteName+".yaml"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("remote secret file: %v %v", fi, err)
+	}
+}
+
+// A managed data plane that reports an error state is not ready: the run
+// stops before any namespace is moved (the wait alone would accept it).
+func TestAsmManagedMigrationDataPlaneError(t *testing.T) {
+	w := newManagedWorld(t, "asm-191-1")
+	t.Setenv("CAIRN_FAKE_DPC_STATE", "FAILED_PRECONDITION") // inherited by gcloud's detached controller
+	r := w.h.cairn(nil, append([]string{"run", w.playbook}, w.params()...)...)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "data-plane-control") || !strings.Contains(r.stdout+r.stderr, "FAILED_PRECONDITION") {
+		t.Fatalf("run with a failed data plane: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, ns := range w.apps {
+		if got := w.ns(ns).Labels; !reflect.DeepEqual(got, w.before[ns]) {
+			t.Errorf("namespace %s relabelled although the data plane failed: %v", ns, got)
+		}
 	}
 }
 

@@ -126,7 +126,8 @@ func TestAsmRevisionFrom15FinishThenRollback(t *testing.T) {
 
 	w.h.mustCairn(0, "rollback", run)
 	w.assertBefore()
-	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "install"); n < 1 {
+	// 1.5 has no install: the kept release is reinstalled with manifest apply.
+	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "manifest", "apply"); n < 1 {
 		t.Errorf("the old release was not reinstalled from %s", w.oldDir)
 	}
 	// Workloads are restarted only once the old control plane is back;
@@ -154,7 +155,7 @@ func TestAsmRevisionFrom15RollbackAtCanaryGate(t *testing.T) {
 	run := w.runToCanaryGate(withParam(w.params(), "oldInstallDir", w.oldDir))
 	w.h.mustCairn(0, "rollback", run)
 	w.assertBefore()
-	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "install"); n != 1 {
+	if n := w.h.fakeCalls(filepath.Join(w.oldDir, "bin", "istioctl"), "manifest", "apply"); n != 1 {
 		t.Errorf("the old release was reinstalled %d times, want 1", n)
 	}
 }
@@ -186,13 +187,13 @@ func TestAsmRevisionPreflightRefusals(t *testing.T) {
 			return func() { w.setNSLabel(w.apps[1], "istio-injection", "") }
 		}},
 		{name: "new-revision-present", want: "new-revision-absent", params: w.params(), setup: func() func() {
-			_, err := h.toolErr(filepath.Join("istio-"+w.spec.oldVersion, "bin", "istioctl"), "install", "-i", w.istioNS,
+			_, err := h.toolErr(filepath.Join("istio-"+w.spec.oldVersion, "bin", "istioctl"), "install", "--set", "values.global.istioNamespace="+w.istioNS,
 				"--set", "profile=minimal", "--set", "revision="+w.spec.newRev, "-y")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return func() {
-				h.tool("istioctl", "uninstall", "-i", w.istioNS, "--revision", w.spec.newRev, "-y")
+				h.tool("istioctl", "uninstall", "--istioNamespace", w.istioNS, "--revision", w.spec.newRev, "-y")
 			}
 		}},
 		{name: "istioctl-version-differs", want: "the unpacked istioctl is not newVersion",

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,9 +33,10 @@ var (
 	// Seed 000's example: a plain istiod (istio.io/rev=default) -> 1.8.3.
 	revFromPlain173 = revSpec{oldRev: "default", oldVersion: "1.7.3-asm.6", newRev: "asm-183-2", newVersion: "1.8.3-asm.2",
 		appLabels: []map[string]string{{"istio-injection": "enabled"}, {"istio.io/rev": "default"}, {"istio-injection": "enabled"}}}
-	// Seed 001: a plain 1.5 control plane -> 1.6.14, 1.5 files kept.
+	// Seed 001: a plain 1.5 control plane -> 1.6.14, 1.5 files kept. 1.5's
+	// only injection webhook selects istio-injection=enabled.
 	revFrom15 = revSpec{oldRev: "default", oldVersion: "1.5.10-asm.2", newRev: "asm-1614-2", newVersion: "1.6.14-asm.2",
-		appLabels: []map[string]string{{"istio-injection": "enabled"}, {"istio-injection": "enabled"}, {"istio.io/rev": "default"}}}
+		appLabels: []map[string]string{{"istio-injection": "enabled"}, {"istio-injection": "enabled"}, {"istio-injection": "enabled"}}}
 )
 
 var iopResource = schema.GroupVersionResource{Group: "install.istio.io", Version: "v1alpha1", Resource: "istiooperators"}
@@ -64,7 +66,12 @@ func newRevWorld(t *testing.T, spec revSpec) *revWorld {
 		playbook: filepath.Join(repoRoot, "playbooks", "builtin", "asm-revision-upgrade.yaml")}
 	w.istioNS = h.env.Namespace(t, nil)
 	t.Cleanup(w.cleanup)
-	args := []string{"install", "-i", w.istioNS, "--set", "profile=asm-multicloud", "-y"}
+	// install has no namespace flag (values.global.istioNamespace); 1.5
+	// has no install at all, only manifest apply.
+	args := []string{"install", "--set", "values.global.istioNamespace=" + w.istioNS, "--set", "profile=asm-multicloud", "-y"}
+	if v := spec.oldVersion; strings.HasPrefix(v, "1.5.") {
+		args = append([]string{"manifest", "apply"}, args[1:]...)
+	}
 	if spec.oldRev != "default" {
 		args = append(args, "--set", "revision="+spec.oldRev)
 	}
@@ -165,15 +172,20 @@ func (w *revWorld) makePackage(name, version, clientVersion string) string {
 // binding; the namespaces go with the test.
 func (w *revWorld) cleanup() {
 	for _, rev := range []string{w.spec.newRev, w.spec.oldRev} {
-		_, _ = w.h.toolErr("istioctl", "uninstall", "-i", w.istioNS, "--revision", rev, "-y", "--purge")
+		_, _ = w.h.toolErr("istioctl", "uninstall", "--istioNamespace", w.istioNS, "--revision", rev, "-y", "--purge")
 	}
 	c := bg(w.h.t)
 	adm := w.h.env.Clientset.AdmissionregistrationV1()
 	for _, rev := range []string{w.spec.newRev, w.spec.oldRev} {
-		_ = adm.MutatingWebhookConfigurations().Delete(c, "istio-sidecar-injector"+revSuffix(rev), metav1.DeleteOptions{})
-		_ = adm.ValidatingWebhookConfigurations().Delete(c, "istio-validator"+revSuffix(rev)+"-"+w.istioNS, metav1.DeleteOptions{})
+		_ = adm.MutatingWebhookConfigurations().Delete(c, w.injector(rev), metav1.DeleteOptions{})
 	}
+	_ = adm.ValidatingWebhookConfigurations().Delete(c, "istiod-"+w.istioNS, metav1.DeleteOptions{})
 	_ = w.h.env.Clientset.RbacV1().ClusterRoleBindings().Delete(c, "cluster-admin-binding", metav1.DeleteOptions{})
+}
+
+// injector is revision rev's injector: named -NS outside istio-system.
+func (w *revWorld) injector(rev string) string {
+	return "istio-sidecar-injector" + revSuffix(rev) + "-" + w.istioNS
 }
 
 func revSuffix(rev string) string {
@@ -217,8 +229,9 @@ func (w *revWorld) newLabels() []map[string]string {
 	return out
 }
 
-// waitApps waits until every app pod runs proxy version and carries
-// istio.io/rev=rev (set by the injector from the webhook it used).
+// waitApps waits until every app pod runs proxy version and was injected
+// by revision rev (the sidecar.istio.io/status annotation's revision:
+// injection does not label sidecar pods with it).
 func (w *revWorld) waitApps(nss []string, version, rev string) {
 	t := w.h.t
 	t.Helper()
@@ -229,8 +242,12 @@ func (w *revWorld) waitApps(nss []string, version, rev string) {
 			t.Fatal(err)
 		}
 		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil && p.Labels["istio.io/rev"] != rev {
-				t.Errorf("pod %s/%s: istio.io/rev=%q, want %q", ns, p.Name, p.Labels["istio.io/rev"], rev)
+			var st struct {
+				Revision string `json:"revision"`
+			}
+			_ = json.Unmarshal([]byte(p.Annotations["sidecar.istio.io/status"]), &st)
+			if p.DeletionTimestamp == nil && st.Revision != rev {
+				t.Errorf("pod %s/%s: injected by %q, want %q", ns, p.Name, st.Revision, rev)
 			}
 		}
 	}
@@ -248,8 +265,7 @@ func (w *revWorld) controlPlane(rev string) map[string]bool {
 	_, errs["HorizontalPodAutoscaler"] = cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(c, name, metav1.GetOptions{})
 	_, errs["PodDisruptionBudget"] = cs.PolicyV1().PodDisruptionBudgets(ns).Get(c, name, metav1.GetOptions{})
 	_, errs["IstioOperator"] = w.h.env.Dynamic.Resource(iopResource).Namespace(ns).Get(c, "installed-state"+revSuffix(rev), metav1.GetOptions{})
-	_, errs["MutatingWebhookConfiguration"] = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(c, "istio-sidecar-injector"+revSuffix(rev), metav1.GetOptions{})
-	_, errs["ValidatingWebhookConfiguration"] = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(c, "istio-validator"+revSuffix(rev)+"-"+ns, metav1.GetOptions{})
+	_, errs["MutatingWebhookConfiguration"] = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(c, w.injector(rev), metav1.GetOptions{})
 	got := map[string]bool{}
 	for kind, err := range errs {
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -272,8 +288,10 @@ func (w *revWorld) assertControlPlane(rev string, present bool, kinds ...string)
 }
 
 var (
-	revCoreKinds    = []string{"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "IstioOperator"}
-	revWebhookKinds = []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+	revCoreKinds = []string{"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "IstioOperator"}
+	// Up to 1.10 validation is the base chart's one webhook, istiod-NS,
+	// shared by every revision: none of its own.
+	revWebhookKinds = []string{"MutatingWebhookConfiguration"}
 	revAllCPKinds   = append(append([]string(nil), revCoreKinds...), revWebhookKinds...)
 )
 
@@ -295,8 +313,25 @@ func (w *revWorld) assertAfter() {
 	w.assertInjectionLabels(w.newLabels())
 	w.waitApps(w.apps, w.spec.newVersion, w.spec.newRev)
 	w.h.waitProxyTags(w.istioNS, w.spec.newVersion, 30*time.Second)
-	w.assertControlPlane(w.spec.oldRev, false, revCoreKinds...)
 	w.assertControlPlane(w.spec.newRev, true, revAllCPKinds...)
+	if w.spec.oldRev != "default" {
+		w.assertControlPlane(w.spec.oldRev, false, revCoreKinds...)
+		return
+	}
+	// The plain istiod is gone, but Service istiod stays, on the new
+	// revision: the base chart's validating webhook istiod-NS calls it.
+	w.assertControlPlane(w.spec.oldRev, false, "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "IstioOperator")
+	t := w.h.t
+	svc, err := w.h.env.Clientset.CoreV1().Services(w.istioNS).Get(bg(t), "istiod", metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("Service istiod after the finish: %v", err)
+	} else if svc.Spec.Selector["istio.io/rev"] != w.spec.newRev {
+		t.Errorf("Service istiod selects %v after the finish, want %s", svc.Spec.Selector, w.spec.newRev)
+	}
+	vwc, err := w.h.env.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(bg(t), "istiod-"+w.istioNS, metav1.GetOptions{})
+	if err != nil || len(vwc.Webhooks) == 0 || vwc.Webhooks[0].ClientConfig.Service == nil || vwc.Webhooks[0].ClientConfig.Service.Name != "istiod" {
+		t.Errorf("validating webhook istiod-%s: %v", w.istioNS, err)
+	}
 }
 
 // assertBefore is the state a rollback must return to.

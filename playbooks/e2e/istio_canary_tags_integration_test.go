@@ -32,6 +32,7 @@ type canaryWorld struct {
 	oldRev, newRev   string
 	tag, newIstioctl string
 	playbook         string
+	profile          string // of the old install; "" is minimal
 }
 
 func newCanaryWorld(t *testing.T) *canaryWorld {
@@ -51,7 +52,8 @@ func newCanaryWorld(t *testing.T) *canaryWorld {
 	w.istioNS = h.env.Namespace(t, nil)
 	oldctl := filepath.Join("istio-"+oldVersion, "bin", "istioctl")
 	t.Cleanup(func() { w.cleanup() })
-	h.tool(oldctl, "install", "-i", w.istioNS, "--set", "profile=minimal", "--set", "revision="+w.oldRev, "-y")
+	// install has no namespace flag: the namespace is values.global.istioNamespace.
+	h.tool(oldctl, "install", "--set", "values.global.istioNamespace="+w.istioNS, "--set", "profile="+w.oldProfile(), "--set", "revision="+w.oldRev, "-y")
 	h.tool(oldctl, "tag", "set", w.tag, "--revision", w.oldRev, "-i", w.istioNS)
 	rev := map[string]string{"istio.io/rev": w.tag}
 	w.gwNS = h.env.Namespace(t, rev)
@@ -69,14 +71,28 @@ func newCanaryWorld(t *testing.T) *canaryWorld {
 
 func (w *canaryWorld) namespaces() []string { return append([]string{w.gwNS}, w.apps...) }
 
+func (w *canaryWorld) oldProfile() string {
+	if w.profile != "" {
+		return w.profile
+	}
+	return "minimal"
+}
+
+// names outside istio-system carry the namespace (istio's charts).
+func (w *canaryWorld) tagWebhook() string { return "istio-revision-tag-" + w.tag + "-" + w.istioNS }
+func (w *canaryWorld) injector(rev string) string {
+	return "istio-sidecar-injector-" + rev + "-" + w.istioNS
+}
+
 // cleanup removes the cluster-scoped leftovers of both revisions and the tag.
 func (w *canaryWorld) cleanup() {
 	for _, rev := range []string{w.newRev, w.oldRev} {
-		_, _ = w.h.toolErr("istioctl", "uninstall", "-i", w.istioNS, "--revision", rev, "-y", "--purge")
+		_, _ = w.h.toolErr("istioctl", "uninstall", "--istioNamespace", w.istioNS, "--revision", rev, "-y", "--purge")
 	}
 	c := bg(w.h.t)
 	api := w.h.env.Clientset.AdmissionregistrationV1()
-	for _, name := range []string{"istio-revision-tag-" + w.tag, "istio-sidecar-injector-" + w.oldRev, "istio-sidecar-injector-" + w.newRev} {
+	_ = api.ValidatingWebhookConfigurations().Delete(c, "istiod-default-validator", metav1.DeleteOptions{})
+	for _, name := range []string{w.tagWebhook(), w.injector(w.oldRev), w.injector(w.newRev)} {
 		_ = api.MutatingWebhookConfigurations().Delete(c, name, metav1.DeleteOptions{})
 	}
 	for _, rev := range []string{w.oldRev, w.newRev} {
@@ -116,7 +132,7 @@ func (w *canaryWorld) runToGate() string {
 func (w *canaryWorld) assertTag(rev string) {
 	t := w.h.t
 	t.Helper()
-	mwc, err := w.h.env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(bg(t), "istio-revision-tag-"+w.tag, metav1.GetOptions{})
+	mwc, err := w.h.env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(bg(t), w.tagWebhook(), metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("tag webhook: %v", err)
 	}
@@ -124,7 +140,7 @@ func (w *canaryWorld) assertTag(rev string) {
 		t.Errorf("tag webhook istio.io/rev = %q, want %q", got, rev)
 	}
 	for _, wh := range mwc.Webhooks {
-		if s := wh.ClientConfig.Service; s == nil || s.Name != "istiod-"+rev {
+		if s := wh.ClientConfig.Service; s == nil || s.Name != "istiod-"+rev || s.Namespace != w.istioNS {
 			t.Errorf("tag webhook %s calls %+v, want istiod-%s", wh.Name, s, rev)
 		}
 	}
@@ -139,7 +155,7 @@ func (w *canaryWorld) assertControlPlane(rev string, present bool) {
 	cs := w.h.env.Clientset
 	_, e1 := cs.AppsV1().Deployments(w.istioNS).Get(c, "istiod-"+rev, metav1.GetOptions{})
 	_, e2 := cs.CoreV1().Services(w.istioNS).Get(c, "istiod-"+rev, metav1.GetOptions{})
-	_, e3 := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(c, "istio-sidecar-injector-"+rev, metav1.GetOptions{})
+	_, e3 := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(c, w.injector(rev), metav1.GetOptions{})
 	for i, err := range []error{e1, e2, e3} {
 		what := []string{"Deployment", "Service", "injector webhook"}[i]
 		switch {
@@ -165,6 +181,10 @@ func TestIstioCanaryTagsUpgrade(t *testing.T) {
 	run := w.runToGate()
 	w.h.mustCairn(0, "approve", run, "canary-ok")
 	w.h.mustCairn(0, "resume", run)
+	// A gate before the irreversible uninstall: nothing removed yet.
+	w.assertControlPlane(w.oldRev, true)
+	w.h.mustCairn(0, "approve", run, "ready-to-uninstall-old")
+	w.h.mustCairn(0, "resume", run)
 	w.assertAfter()
 	// Each Deployment was restarted exactly once: two ReplicaSets each.
 	for _, ns := range w.namespaces() {
@@ -186,7 +206,7 @@ func TestIstioCanaryTagsUpgrade(t *testing.T) {
 	for _, ev := range w.h.events(run) {
 		step, _ := ev["step"].(string)
 		item, _ := ev["item"].(string)
-		if !strings.HasPrefix(step, "rest-") || step == "rest-rollback-point" {
+		if !strings.HasPrefix(step, "rest-") || step == "rest-rollback-point" || strings.HasPrefix(step, "rest-injection") {
 			continue
 		}
 		switch {
@@ -261,7 +281,7 @@ func TestIstioCanaryTagsCrashes(t *testing.T) {
 	for _, k := range []int{4, 5} {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newCanaryWorld(t)
-			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok")
+			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-uninstall-old")
 			w.assertAfter()
 			for _, ns := range w.namespaces() {
 				for dep, n := range w.h.replicaSets(ns) {
@@ -292,20 +312,7 @@ func TestIstioCanaryTagsRollbackAfterFailedInstall(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "no-more-pods"},
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}},
 	}
-	api := h.env.Clientset.CoreV1().ResourceQuotas(w.istioNS)
-	if _, err := api.Create(bg(t), quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// Admission enforces a quota only once the controller has counted usage.
-	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
-		q, err := api.Get(bg(t), quota.Name, metav1.GetOptions{})
-		if err == nil && q.Status.Used != nil {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("quota never counted: %v", err)
-		}
-	}
+	waitQuota(t, h, w.istioNS, quota)
 	r := h.cairn([]string{"CAIRN_FAKE_READINESS_TIMEOUT=3s"}, append([]string{"run", w.playbook}, w.params()...)...)
 	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "install") {
 		t.Fatalf("run with a stuck install: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -380,4 +387,161 @@ func TestIstioCanaryTagsRollbackPartWayThroughNamespaces(t *testing.T) {
 		w.h.waitProxyTags(ns, oldVersion, 30*time.Second)
 	}
 	w.assertControlPlane(w.newRev, false)
+}
+
+// approveWaiting approves every gate instance the run waits at and says
+// which (step[item]); none when the run is not waiting.
+func (h *harness) approveWaiting(run string) []string {
+	h.t.Helper()
+	waiting := map[string][2]string{}
+	for _, ev := range h.events(run) {
+		step, _ := ev["step"].(string)
+		item, _ := ev["item"].(string)
+		key := step + "[" + item + "]"
+		switch ev["type"] {
+		case "gate.waiting":
+			waiting[key] = [2]string{step, item}
+		case "gate.approved":
+			delete(waiting, key)
+		}
+	}
+	var out []string
+	for key, si := range waiting {
+		args := []string{"approve", run, si[0]}
+		if si[1] != "" {
+			args = append(args, "--item", si[1])
+		}
+		h.mustCairn(0, args...)
+		out = append(out, key)
+	}
+	return out
+}
+
+// The seed's own case: the "default" tag, moved from 1.13 to 1.14 with
+// the 1.14 istioctl, which has no top-level uninstall (only `x
+// uninstall`), and a namespace labelled istio-injection=enabled, which
+// the default tag's webhook serves too: it must be restarted onto the new
+// proxy before the old revision goes, or its pods would lose their
+// control plane. With gateEachNamespace the run pauses after each other
+// namespace.
+func TestIstioCanaryTagsDefaultTagOn114(t *testing.T) {
+	h := newHarness(t)
+	const from, to = "1.13.9", "1.14.6"
+	h.install("istio", from)
+	h.install("istio", to)
+	h.startInjector()
+	suffix := kubetest.UniqueName("x", 8)[2:]
+	w := &canaryWorld{h: h, oldRev: "1-13-9-" + suffix, newRev: "1-14-6-" + suffix, tag: "default",
+		newIstioctl: filepath.Join(h.bins, "istio-"+to, "bin", "istioctl"),
+		playbook:    filepath.Join(repoRoot, "playbooks", "builtin", "istio-canary-tags.yaml")}
+	w.istioNS = h.env.Namespace(t, nil)
+	t.Cleanup(w.cleanup)
+	oldctl := filepath.Join("istio-"+from, "bin", "istioctl")
+	h.tool(oldctl, "install", "--set", "values.global.istioNamespace="+w.istioNS, "--set", "profile=minimal", "--set", "revision="+w.oldRev, "-y")
+	h.tool(oldctl, "tag", "set", "default", "--revision", w.oldRev, "-i", w.istioNS)
+	rev := map[string]string{"istio.io/rev": "default"}
+	w.gwNS = h.env.Namespace(t, rev)
+	h.env.CreateIngressGateway(t, w.gwNS, from)
+	for _, labels := range []map[string]string{rev, {"istio-injection": "enabled"}, rev} {
+		ns := h.env.Namespace(t, labels)
+		w.apps = append(w.apps, ns)
+		h.env.CreateWorkload(t, ns, kubetest.Workload{Name: "app", Replicas: 1, ProxyVersion: "0.0.0"})
+	}
+	for _, ns := range w.namespaces() {
+		h.waitProxyTags(ns, from, 60*time.Second)
+	}
+	params := append(w.params(), "-p", "gateEachNamespace=true")
+	params = withParam(params, "newVersion", to)
+	r := h.mustCairn(0, append([]string{"run", w.playbook}, params...)...)
+	run := runIDOf(t, r)
+	var gates []string
+	for i := 0; ; i++ {
+		approved := h.approveWaiting(run)
+		if len(approved) == 0 {
+			break
+		}
+		gates = append(gates, approved...)
+		h.mustCairn(0, "resume", run)
+		if i > 10 {
+			t.Fatalf("gates never end: %v", gates)
+		}
+	}
+	if !hasEvent(h.events(run), "run.succeeded") {
+		t.Fatalf("run did not succeed; gates approved %v", gates)
+	}
+	want := []string{"canary-ok[]", "rest-ok[" + w.apps[2] + "]", "rest-injection-ok[" + w.apps[1] + "]", "ready-to-uninstall-old[]"}
+	if strings.Join(gates, " ") != strings.Join(want, " ") {
+		t.Errorf("gates approved %v, want %v", gates, want)
+	}
+	w.assertTag(w.newRev)
+	for _, ns := range w.namespaces() {
+		h.waitProxyTags(ns, to, 30*time.Second)
+	}
+	w.assertControlPlane(w.oldRev, false)
+	w.assertControlPlane(w.newRev, true)
+	if n := h.fakeCalls("x", "uninstall", w.oldRev); n != 1 {
+		t.Errorf("istioctl x uninstall --revision %s ran %d times, want 1", w.oldRev, n)
+	}
+	vwc, err := h.env.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(bg(t), "istiod-default-validator", metav1.GetOptions{})
+	if err != nil || vwc.Labels["istio.io/rev"] != w.newRev {
+		t.Errorf("istiod-default-validator after the move: %v %v", err, vwc)
+	}
+}
+
+// With a profile that installs istio-ingressgateway into the istio
+// namespace, where one of the old revision runs, the install would take it
+// over and `uninstall --revision NEWREV`, the rollback of a failed
+// install, would prune it. Preflight refuses; the gateway stays.
+func TestIstioCanaryTagsRefusesGatewayTakeover(t *testing.T) {
+	h := newHarness(t)
+	h.install("istio", oldVersion)
+	h.install("istio", newVersion)
+	suffix := kubetest.UniqueName("x", 8)[2:]
+	w := &canaryWorld{h: h, oldRev: "1-14-6-" + suffix, newRev: "1-15-4-" + suffix, tag: "e2e-" + suffix, profile: "default",
+		newIstioctl: filepath.Join(h.bins, "istio-"+newVersion, "bin", "istioctl"),
+		playbook:    filepath.Join(repoRoot, "playbooks", "builtin", "istio-canary-tags.yaml")}
+	w.istioNS = h.env.Namespace(t, nil)
+	t.Cleanup(w.cleanup)
+	oldctl := filepath.Join("istio-"+oldVersion, "bin", "istioctl")
+	h.tool(oldctl, "install", "--set", "values.global.istioNamespace="+w.istioNS, "--set", "profile=default", "--set", "revision="+w.oldRev, "-y")
+	h.tool(oldctl, "tag", "set", w.tag, "--revision", w.oldRev, "-i", w.istioNS)
+	w.gwNS = h.env.Namespace(t, map[string]string{"istio.io/rev": w.tag})
+	w.apps = []string{h.env.Namespace(t, map[string]string{"istio.io/rev": w.tag})}
+	// The new istiod never becomes ready: the install fails after it has
+	// applied everything.
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "no-more-pods"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}}}
+	waitQuota(t, h, w.istioNS, quota)
+	params := withParam(w.params(), "profile", "default")
+	r := h.cairn([]string{"CAIRN_FAKE_READINESS_TIMEOUT=3s"}, append([]string{"run", w.playbook}, params...)...)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "no-gateway-takeover") {
+		t.Fatalf("run with a gateway to take over: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	h.mustCairn(0, "rollback", runIDOf(t, r))
+	gw, err := h.env.Clientset.AppsV1().Deployments(w.istioNS).Get(bg(t), "istio-ingressgateway", metav1.GetOptions{})
+	if err != nil || gw.Labels["istio.io/rev"] != w.oldRev {
+		t.Errorf("the old revision's gateway after rollback: %v (labels %v)", err, gw.Labels)
+	}
+	if n := h.fakeCalls("install", "revision="+w.newRev); n != 0 {
+		t.Errorf("istioctl install ran %d times", n)
+	}
+}
+
+// waitQuota creates quota in ns and waits until the controller has counted
+// its usage: admission enforces it only then.
+func waitQuota(t *testing.T, h *harness, ns string, quota *corev1.ResourceQuota) {
+	t.Helper()
+	api := h.env.Clientset.CoreV1().ResourceQuotas(ns)
+	if _, err := api.Create(bg(t), quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		q, err := api.Get(bg(t), quota.Name, metav1.GetOptions{})
+		if err == nil && q.Status.Used != nil {
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("quota never counted: %v", err)
+		}
+	}
 }

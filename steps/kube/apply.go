@@ -40,6 +40,11 @@ type ApplyParams struct {
 	// autoscaler; the conflict error names the owner, and a playbook that
 	// means to take the field says force: true.
 	Force bool `yaml:"force" json:"force,omitempty"`
+	// Diff records in the evidence, before applying, what `kubectl diff`
+	// would show: each object's unified diff of the live object against a
+	// server-side dry run (Secrets excepted: their data stays out of the
+	// journal).
+	Diff bool `yaml:"diff" json:"diff,omitempty"`
 }
 
 // Validate requires exactly one source and, when the manifest holds no

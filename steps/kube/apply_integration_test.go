@@ -161,3 +161,33 @@ func TestApplyConflictsAndErrorsIntegration(t *testing.T) {
 	_, err = ex.Run(it.ctx(), it.in(&ApplyParams{File: filepath.Join(dir, "nope.yaml")}))
 	objWantPermanent(t, err, "nope.yaml: no such file")
 }
+
+// With diff: true, the evidence records what would change before it is
+// applied (kubectl diff, then apply): here a selector taken over from
+// kubectl's client-side apply with force. A Secret's diff is not recorded.
+func TestApplyDiffEvidenceIntegration(t *testing.T) {
+	it := newObjIT(t)
+	ns := it.env.Namespace(t, nil)
+	ex := it.exec("kube.apply")
+	_, err := it.env.Clientset.CoreV1().Services(ns).Create(it.ctx(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Labels: map[string]string{"app": "istiod", "istio.io/rev": "asm-1"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "istiod", "istio.io/rev": "asm-1"},
+			Ports: []corev1.ServicePort{{Name: "https-webhook", Port: 443}}},
+	}, metav1.CreateOptions{FieldManager: "kubectl-client-side-apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := "apiVersion: v1\nkind: Service\nmetadata: {name: istiod, labels: {app: istiod, istio.io/rev: asm-2}}\n" +
+		"spec: {selector: {app: istiod, istio.io/rev: asm-2}, ports: [{name: https-webhook, port: 443}]}\n---\n" +
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: hunter2}\n"
+	res := it.run(ex, it.in(&ApplyParams{Namespace: ns, Manifest: manifest, Force: true, Diff: true}))
+	for _, want := range []string{"configured Service " + ns + "/istiod; created Secret " + ns + "/s\n", "--- Service " + ns + "/istiod (live)",
+		"-    istio.io/rev: asm-1", "+    istio.io/rev: asm-2", "Secret " + ns + "/s: diff not recorded"} {
+		if !strings.Contains(res.Evidence, want) {
+			t.Errorf("evidence lacks %q:\n%s", want, res.Evidence)
+		}
+	}
+	if strings.Contains(res.Evidence, "hunter2") || strings.Contains(res.Evidence, "aHVudGVyMg") {
+		t.Errorf("evidence holds the secret:\n%s", res.Evidence)
+	}
+}

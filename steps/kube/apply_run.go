@@ -139,11 +139,20 @@ func (a *applyExec) Run(ctx context.Context, in steps.Instance) (steps.Result, e
 	if err != nil {
 		return steps.Result{}, err
 	}
-	var evidence []string
+	var evidence, diffs []string
 	for _, it := range items {
 		live, err := a.get(ctx, cl, it)
 		if err != nil {
 			return steps.Result{}, err
+		}
+		if p.Diff && it.m.Kind == "Secret" && it.m.GVR.Group == "" {
+			diffs = append(diffs, it.name+": diff not recorded (Secret data stays out of the journal)\n")
+		} else if p.Diff {
+			d, err := a.itemDiff(ctx, cl, it, live, p.Force)
+			if err != nil {
+				return steps.Result{}, err
+			}
+			diffs = append(diffs, d)
 		}
 		got, err := a.apply(ctx, cl, it, p.Force, false)
 		if err != nil {
@@ -159,7 +168,11 @@ func (a *applyExec) Run(ctx context.Context, in steps.Instance) (steps.Result, e
 		evidence = append(evidence, verb+" "+it.name)
 		in.Report("%s %s", verb, it.name)
 	}
-	return steps.Result{Evidence: strings.Join(evidence, "; ")}, nil
+	ev := strings.Join(evidence, "; ")
+	if len(diffs) > 0 {
+		ev += "\n" + strings.Join(diffs, "")
+	}
+	return steps.Result{Evidence: ev}, nil
 }
 
 // Check is done when a server-side dry-run apply of every object would
@@ -221,34 +234,46 @@ func (a *applyExec) Diff(ctx context.Context, params any) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		dry, err := a.apply(ctx, cl, it, p.Force, true)
-		if err != nil {
-			if live != nil || !apierrors.IsNotFound(err) {
-				return "", objAPIErr(ctx, fmt.Errorf("dry-run applying %s: %w", it.name, err))
-			}
-			// A new object in a namespace the same manifest creates:
-			// the server cannot dry-run it yet, so show the manifest.
-			dry = it.obj
-			fmt.Fprintf(&b, "# %s: cannot dry-run yet (%v); showing the manifest\n", it.name, err)
-		}
-		var before []string
-		from := it.name + " (live)"
-		if live == nil {
-			from = it.name + " (absent)"
-		} else if reflect.DeepEqual(applyComparable(live), applyComparable(dry)) {
-			fmt.Fprintf(&b, "%s: no changes\n", it.name)
-			continue
-		} else {
-			before = applyYAMLLines(applyComparable(live))
-		}
-		diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: before, B: applyYAMLLines(applyComparable(dry)), FromFile: from, ToFile: it.name + " (after apply)", Context: 3,
-		})
+		d, err := a.itemDiff(ctx, cl, it, live, p.Force)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(diff)
+		b.WriteString(d)
 	}
+	return b.String(), nil
+}
+
+// itemDiff is one object's diff: live (nil when absent) against a
+// server-side dry-run apply.
+func (a *applyExec) itemDiff(ctx context.Context, cl *cluster.Clients, it *applyItem, live *unstructured.Unstructured, force bool) (string, error) {
+	var b strings.Builder
+	dry, err := a.apply(ctx, cl, it, force, true)
+	if err != nil {
+		if live != nil || !apierrors.IsNotFound(err) {
+			return "", objAPIErr(ctx, fmt.Errorf("dry-run applying %s: %w", it.name, err))
+		}
+		// A new object in a namespace the same manifest creates:
+		// the server cannot dry-run it yet, so show the manifest.
+		dry = it.obj
+		fmt.Fprintf(&b, "# %s: cannot dry-run yet (%v); showing the manifest\n", it.name, err)
+	}
+	var before []string
+	from := it.name + " (live)"
+	if live == nil {
+		from = it.name + " (absent)"
+	} else if reflect.DeepEqual(applyComparable(live), applyComparable(dry)) {
+		fmt.Fprintf(&b, "%s: no changes\n", it.name)
+		return b.String(), nil
+	} else {
+		before = applyYAMLLines(applyComparable(live))
+	}
+	diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: before, B: applyYAMLLines(applyComparable(dry)), FromFile: from, ToFile: it.name + " (after apply)", Context: 3,
+	})
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(diff)
 	return b.String(), nil
 }
 

@@ -51,6 +51,11 @@ type CheckExpect struct {
 	// ContainerImageTag applies to Pods and to anything with a pod
 	// template (Deployment, DaemonSet, StatefulSet, Job, CronJob...).
 	ContainerImageTag *ImageTagExpect `yaml:"containerImageTag" json:"containerImageTag,omitempty"`
+	// NoContainerImageTag asserts that no selected object runs a container
+	// of this name with this tag (objects without the container pass):
+	// "no pod still runs the old proxy", which a label cannot tell since
+	// sidecar injection records the revision only in annotations.
+	NoContainerImageTag *ImageTagExpect `yaml:"noContainerImageTag" json:"noContainerImageTag,omitempty"`
 }
 
 // ImageTagExpect asserts that every container with this name runs an image
@@ -122,6 +127,14 @@ func (p *CheckParams) Validate() []playbooks.FieldError {
 			errs.add("expect.containerImageTag.tag", "is required: the image tag, e.g. 1.14.0-asm.1")
 		}
 	}
+	if it := e.NoContainerImageTag; it != nil {
+		if strings.TrimSpace(it.Container) == "" {
+			errs.add("expect.noContainerImageTag.container", "is required: the container name, e.g. istio-proxy")
+		}
+		if strings.TrimSpace(it.Tag) == "" {
+			errs.add("expect.noContainerImageTag.tag", "is required: the image tag, e.g. 1.14.0-asm.1")
+		}
+	}
 	for _, name := range p.Outputs() {
 		if !checkOutputRE.MatchString(name) {
 			errs.add("publish."+name, "invalid output name %q: use letters, digits and _, not starting with a digit", name)
@@ -153,6 +166,7 @@ func (e *CheckExpect) objectAssertions() []string {
 	add(e.PodsReady, "podsReady")
 	add(e.NoBadPods, "noBadPods")
 	add(e.ContainerImageTag != nil, "containerImageTag")
+	add(e.NoContainerImageTag != nil, "noContainerImageTag")
 	return s
 }
 
@@ -317,6 +331,11 @@ func (p *CheckParams) judge(t *objTarget, objs []*unstructured.Unstructured) (*c
 		judgeEach(out, kind, objs, fmt.Sprintf("with container %s not at tag %s", it.Container, it.Tag),
 			fmt.Sprintf("container %s at tag %s", it.Container, it.Tag),
 			func(u *unstructured.Unstructured) string { return imageMismatch(u, it.Container, it.Tag) })
+	}
+	if it := e.NoContainerImageTag; it != nil {
+		judgeEach(out, kind, objs, fmt.Sprintf("with container %s at tag %s", it.Container, it.Tag),
+			fmt.Sprintf("no container %s at tag %s", it.Container, it.Tag),
+			func(u *unstructured.Unstructured) string { return imageMatch(u, it.Container, it.Tag) })
 	}
 	if len(out.failures) > 0 || len(p.Publish) == 0 {
 		return out, nil

@@ -124,6 +124,29 @@ func imageMismatch(u *unstructured.Unstructured, name, tag string) string {
 	return ""
 }
 
+// imageMatch returns the images of the containers named name that run tag
+// ("" when none does, or the object has no such container).
+func imageMatch(u *unstructured.Unstructured, name, tag string) string {
+	spec, ok := podSpecOf(u)
+	if !ok {
+		return ""
+	}
+	var hit []string
+	for _, key := range []string{"initContainers", "containers"} {
+		list, _, _ := unstructured.NestedSlice(spec, key)
+		for _, raw := range list {
+			c, _ := raw.(map[string]any)
+			if c == nil || c["name"] != name {
+				continue
+			}
+			if image, _ := c["image"].(string); ParseImage(image).MatchesTag(tag) {
+				hit = append(hit, image)
+			}
+		}
+	}
+	return strings.Join(hit, ", ")
+}
+
 // podSpecOf finds the pod spec: a Pod's own, a workload's template, or a
 // CronJob's job template.
 func podSpecOf(u *unstructured.Unstructured) (map[string]any, bool) {

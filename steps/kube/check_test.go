@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -122,6 +123,27 @@ func TestCheckJudgeImageTag(t *testing.T) {
 	cm := &unstructured.Unstructured{Object: map[string]any{"kind": "ConfigMap", "metadata": map[string]any{"name": "c"}}}
 	if got := imageMismatch(cm, "istio-proxy", "1"); got != "no pod spec or pod template" {
 		t.Errorf("configmap: %q", got)
+	}
+}
+
+func TestCheckJudgeNoImageTag(t *testing.T) {
+	old := objTestPod("web-old", "Running", "True", "")
+	old.Object["spec"].(map[string]any)["containers"].([]any)[1].(map[string]any)["image"] = "host:5000/asm/proxyv2:1.13.4-asm.2"
+	noSidecar := objTestPod("web-bare", "Running", "True", "")
+	noSidecar.Object["spec"].(map[string]any)["containers"] = []any{map[string]any{"name": "app", "image": "x:1.13.4-asm.2"}}
+	p := &CheckParams{ObjectQuery: ObjectQuery{Kind: "Pod", AllNamespaces: true},
+		Expect: CheckExpect{NoContainerImageTag: &ImageTagExpect{Container: "istio-proxy", Tag: "1.13.4-asm.2"}}}
+	out := objJudged(t, p, objPodsTarget(""), objTestPod("web-new", "Running", "True", ""), old, noSidecar)
+	want := "1 Pod with container istio-proxy at tag 1.13.4-asm.2: app/web-old (host:5000/asm/proxyv2:1.13.4-asm.2)"
+	if len(out.failures) != 1 || out.failures[0] != want {
+		t.Errorf("failures = %q\nwant [%q]", out.failures, want)
+	}
+	if out := objJudged(t, p, objPodsTarget(""), objTestPod("web-new", "Running", "True", ""), noSidecar); len(out.failures) != 0 {
+		t.Errorf("no pod on the old tag: %q", out.failures)
+	}
+	bad := &CheckParams{ObjectQuery: p.ObjectQuery, Expect: CheckExpect{NoContainerImageTag: &ImageTagExpect{Container: "istio-proxy"}}}
+	if errs := bad.Validate(); len(errs) == 0 || !strings.Contains(fmt.Sprint(errs), "expect.noContainerImageTag.tag is required") {
+		t.Errorf("missing tag: %v", errs)
 	}
 }
 

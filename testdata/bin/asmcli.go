@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,8 +9,45 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
+
+// kubectlCSAManager is the field manager of `kubectl apply` without
+// --server-side (kubectl's FieldManagerClientSideApply).
+const kubectlCSAManager = "kubectl-client-side-apply"
+
+// clientSideApplyCreate creates svc as `kubectl apply -f` does for an
+// object that does not exist: the manifest is recorded in the
+// kubectl.kubernetes.io/last-applied-configuration annotation and the
+// create is made under the field manager kubectl-client-side-apply.
+func (k *kube) clientSideApplyCreate(svc *corev1.Service) error {
+	b, err := json.Marshal(svc)
+	if err != nil {
+		return err
+	}
+	// The annotation holds the manifest as written: no status, no
+	// server-set metadata.
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	last, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	svc = svc.DeepCopy()
+	svc.Annotations = mergeMaps(svc.Annotations, map[string]string{"kubectl.kubernetes.io/last-applied-configuration": string(last) + "\n"})
+	_, err = k.cs.CoreV1().Services(svc.Namespace).Create(k.ctx, svc, metav1.CreateOptions{FieldManager: kubectlCSAManager})
+	return err
+}
 
 // asmcli and install_asm print "NAME: message" lines and fail with
 // "NAME: [ERROR]: message", exit 2, like the real scripts' fatal().
@@ -191,6 +229,9 @@ func (s *scriptTool) installInCluster(f *flags, release, rev, profile string) in
 	if err != nil {
 		return s.fatal("%v", err)
 	}
+	if code := s.validationFix(k, rev); code != 0 {
+		return code
+	}
 	s.info("Installing ASM control plane...")
 	c := &controlPlane{ns: "istio-system", revision: rev, version: release, hub: "gcr.io/gke-release/asm", profile: profile, spec: spec}
 	// asmcli installs no gateway unless an overlay asks for one.
@@ -223,6 +264,45 @@ func (s *scriptTool) installInCluster(f *flags, release, rev, profile string) in
 	return 0
 }
 
+// validationFix is asmcli's install_in_cluster_control_plane: when Service
+// istiod does not exist (does_istiod_exist), it applies
+// asm/istio/istiod-service.yaml with the revision set, by a client-side
+// `kubectl apply --overwrite=true -f`: the Service gets kubectl's
+// last-applied-configuration annotation and its fields belong to the field
+// manager kubectl-client-side-apply. A later install leaves it alone.
+func (s *scriptTool) validationFix(k *kube, rev string) int {
+	const ns = "istio-system"
+	_, err := k.cs.CoreV1().Services(ns).Get(k.ctx, "istiod", metav1.GetOptions{})
+	if err == nil {
+		return 0
+	}
+	if !apierrors.IsNotFound(err) {
+		return s.fatal("%v", err)
+	}
+	s.info("Installing validation webhook fix...")
+	if err := k.ensureNamespace(ns); err != nil {
+		return s.fatal("%v", err)
+	}
+	lbl := map[string]string{labelRev: rev, "app": "istiod", "istio": "pilot", "release": "istio"}
+	svc := &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: ns, Labels: lbl},
+		Spec: corev1.ServiceSpec{
+			Ports: []corev1.ServicePort{
+				{Port: 15010, Name: "grpc-xds", Protocol: corev1.ProtocolTCP},
+				{Port: 15012, Name: "https-dns", Protocol: corev1.ProtocolTCP},
+				{Port: 443, Name: "https-webhook", TargetPort: intstr.FromInt32(15017), Protocol: corev1.ProtocolTCP},
+				{Port: 15014, Name: "http-monitoring", Protocol: corev1.ProtocolTCP},
+			},
+			Selector: map[string]string{"app": "istiod", labelRev: rev},
+		},
+	}
+	if err := k.clientSideApplyCreate(svc); err != nil {
+		return s.fatal("%v", err)
+	}
+	return 0
+}
+
 func (s *scriptTool) outputDir(f *flags) (string, int) {
 	out := f.str("output_dir")
 	if out == "" {
@@ -240,17 +320,17 @@ func (s *scriptTool) outputDir(f *flags) (string, int) {
 	return abs, 0
 }
 
-// writeIstioctl lays out the istioctl of the release in the output dir:
-// OUT/istio-RELEASE/bin/istioctl (the real tarball's layout), OUT/istioctl
-// (asmcli's symlink) and OUT/asm-MAJOR.MINOR/istioctl (the path seed 002
-// uses). Each is a symlink to this binary with a fake-version beside it.
+// writeIstioctl lays out the istioctl of the release in the output dir as
+// asmcli does (ISTIOCTL_REL_PATH and `ln -s "${ISTIOCTL_REL_PATH}" .`):
+// OUT/istio-RELEASE/bin/istioctl and OUT/istioctl. There is no
+// OUT/asm-MAJOR.MINOR/istioctl (the path seed 002 shows). Each is a
+// symlink to this binary with a fake-version beside it.
 func (s *scriptTool) writeIstioctl(out, release string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
-	v, _ := parseVersion(release)
-	dirs := []string{filepath.Join(out, "istio-"+release, "bin"), filepath.Join(out, fmt.Sprintf("asm-%d.%d", v.major, v.minor)), out}
+	dirs := []string{filepath.Join(out, "istio-"+release, "bin"), out}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err

@@ -53,15 +53,23 @@ func bmctlFullVersion(v string) string {
 
 func runBmctl(inv *invocation) int {
 	version := inv.version()
-	f, err := parseFlags(inv.args, []flag{strFlag("cluster", "c"), strFlag("kubeconfig"), boolFlag("reuse-bootstrap-cluster"),
-		boolFlag("quiet", "q"), strFlag("v"), strFlag("log-file"), boolFlag("force")}, parseOpts{})
+	f, err := parseFlags(inv.args, []flag{strFlag("cluster", "c"), strFlag("kubeconfig", "admin-kubeconfig"), boolFlag("reuse-bootstrap-cluster"),
+		boolFlag("quiet", "q"), strFlag("v"), strFlag("log-file"), boolFlag("force"), strFlag("check-image-version")}, parseOpts{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		return 1
 	}
 	switch strings.Join(f.args, " ") {
 	case "version":
-		fmt.Printf("bmctl version: %s, git commit: 5f0a3b1c2d4e, build date: Thu Jul 14 18:02:11 PDT 2022\n", bmctlFullVersion(version))
+		// As printed by the real one (public transcripts of 1.14 and 1.16):
+		// its log prefix, then the version line.
+		bmLog{w: os.Stdout}.printf("bmctl version: %s, git commit: 5f0a3b1c2d4e8f9a0b1c2d3e4f5a6b7c8d9e0f1a, build date: Thu Jul 14 18:02:11 PDT 2022", bmctlFullVersion(version))
+		return 0
+	case "check preflight":
+		if err := bmctlPreflight(f, version); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+			return 1
+		}
 		return 0
 	case "upgrade cluster":
 		if err := bmctlUpgrade(f, version); err != nil {
@@ -70,7 +78,7 @@ func runBmctl(inv *invocation) int {
 		}
 		return 0
 	case "":
-		fmt.Fprintln(os.Stderr, "Error: bmctl (fake) needs a command: version, upgrade cluster")
+		fmt.Fprintln(os.Stderr, "Error: bmctl (fake) needs a command: version, check preflight, upgrade cluster")
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "Error: unknown command %q for \"bmctl\"\nRun 'bmctl --help' for usage.\n", strings.Join(f.args, " "))
@@ -85,83 +93,125 @@ func (l bmLog) printf(format string, a ...any) {
 	fmt.Fprintf(l.w, "[%s] %s\n", time.Now().Format("2006-01-02 15:04:05-0700"), fmt.Sprintf(format, a...))
 }
 
-// bmctlUpgrade upgrades the baremetal Cluster CLUSTER to bmctl's own version,
-// as the real one does: spec.anthosBareMetalVersion, then every node's
-// kubelet version (status.nodeInfo, what `kubectl get node -o wide` shows),
-// control-plane nodes first. It writes its log under the working directory
-// in bmctl-workspace/CLUSTER/log/upgrade-cluster-TIMESTAMP/.
-func bmctlUpgrade(f *flags, version string) error {
+// bmRun is one bmctl operation on a cluster: its log file under
+// bmctl-workspace/CLUSTER/log/OP-TIMESTAMP/, and the Cluster object.
+type bmRun struct {
+	cluster string
+	k       *kube
+	obj     *unstructured.Unstructured
+	cur     semver
+	curStr  string
+	to      semver
+	log     bmLog
+	lf      *os.File
+}
+
+func (r *bmRun) fail(err error) error {
+	fmt.Fprintf(r.lf, "Error: %v\n", err)
+	return err
+}
+
+// startBmRun checks what both `check preflight` and `upgrade cluster` need
+// before anything changes: the kubeconfig, docker (the kind bootstrap
+// cluster of 1.12), the Cluster object, and that bmctl's own version is
+// an upgrade of at most one minor version from the Cluster's.
+func startBmRun(f *flags, version, op string) (*bmRun, error) {
 	cluster := f.str("cluster")
 	if cluster == "" {
-		return fmt.Errorf(`required flag(s) "cluster" not set`)
+		return nil, fmt.Errorf(`required flag(s) "cluster" not set`)
 	}
 	kc := f.str("kubeconfig")
 	if kc == "" {
 		kc = filepath.Join("bmctl-workspace", cluster, cluster+"-kubeconfig")
 	}
 	if _, err := os.Stat(kc); err != nil {
-		return fmt.Errorf("failed to load kubeconfig: %v", err)
+		return nil, fmt.Errorf("failed to load kubeconfig: %v", err)
 	}
-	logDir := filepath.Join("bmctl-workspace", cluster, "log", "upgrade-cluster-"+time.Now().Format("20060102-150405"))
+	logDir := filepath.Join("bmctl-workspace", cluster, "log", op+"-"+time.Now().Format("20060102-150405"))
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	logPath := filepath.Join(logDir, "upgrade-cluster.log")
+	logPath := filepath.Join(logDir, op+".log")
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer lf.Close()
 	fmt.Printf("Please check the logs at %s\n", logPath)
-	log := bmLog{w: io.MultiWriter(os.Stdout, lf)}
-	fail := func(err error) error {
-		fmt.Fprintf(lf, "Error: %v\n", err)
-		return err
-	}
+	r := &bmRun{cluster: cluster, lf: lf, log: bmLog{w: io.MultiWriter(os.Stdout, lf)}}
 	if os.Getenv(envFakeDocker) == "inactive" {
-		log.printf("Creating bootstrap cluster... FAILED")
-		return fail(fmt.Errorf("failed to create bootstrap cluster: kind: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"))
+		r.log.printf("Creating bootstrap cluster... FAILED")
+		return r, r.fail(fmt.Errorf("failed to create bootstrap cluster: kind: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"))
 	}
 	to, ok := parseVersion(version)
 	if !ok {
-		return fail(fmt.Errorf("invalid bmctl version %q", version))
+		return r, r.fail(fmt.Errorf("invalid bmctl version %q", version))
 	}
-	k, err := newKube(kc, "")
+	r.to = to
+	if r.k, err = newKube(kc, ""); err != nil {
+		return r, r.fail(fmt.Errorf("failed to load kubeconfig: %v", err))
+	}
+	list, err := r.k.dyn.Resource(bmClusterGVR).List(r.k.ctx, metav1.ListOptions{})
 	if err != nil {
-		return fail(fmt.Errorf("failed to load kubeconfig: %v", err))
+		return r, r.fail(fmt.Errorf("failed to get cluster %q: %v", cluster, err))
 	}
-	list, err := k.dyn.Resource(bmClusterGVR).List(k.ctx, metav1.ListOptions{})
-	if err != nil {
-		return fail(fmt.Errorf("failed to get cluster %q: %v", cluster, err))
-	}
-	var obj *unstructured.Unstructured
 	for i := range list.Items {
-		if it := &list.Items[i]; it.GetName() == cluster && (obj == nil || it.GetNamespace() == "cluster-"+cluster) {
-			obj = it
+		if it := &list.Items[i]; it.GetName() == cluster && (r.obj == nil || it.GetNamespace() == "cluster-"+cluster) {
+			r.obj = it
 		}
 	}
-	if obj == nil {
-		return fail(fmt.Errorf(`failed to get cluster %q: clusters.baremetal.cluster.gke.io %q not found`, cluster, cluster))
+	if r.obj == nil {
+		return r, r.fail(fmt.Errorf(`failed to get cluster %q: clusters.baremetal.cluster.gke.io %q not found`, cluster, cluster))
 	}
-	curStr, _, _ := unstructured.NestedString(obj.Object, "spec", "anthosBareMetalVersion")
-	cur, ok := parseVersion(curStr)
-	if !ok {
-		return fail(fmt.Errorf("cluster %s has an invalid anthosBareMetalVersion %q", cluster, curStr))
+	r.curStr, _, _ = unstructured.NestedString(r.obj.Object, "spec", "anthosBareMetalVersion")
+	if r.cur, ok = parseVersion(r.curStr); !ok {
+		return r, r.fail(fmt.Errorf("cluster %s has an invalid anthosBareMetalVersion %q", cluster, r.curStr))
 	}
 	switch {
-	case to.less(cur):
-		return fail(fmt.Errorf("cluster %s is at version %s, newer than bmctl %s: downgrading a cluster is not supported", cluster, curStr, version))
-	case to.major != cur.major || to.minor-cur.minor > 1:
-		return fail(fmt.Errorf("upgrading cluster %s from %s to %s is not supported: a cluster can be upgraded by at most one minor version at a time (to %d.%d.x); use bmctl %d.%d first",
-			cluster, curStr, version, cur.major, cur.minor+1, cur.major, cur.minor+1))
+	case to.less(r.cur):
+		return r, r.fail(fmt.Errorf("cluster %s is at version %s, newer than bmctl %s: downgrading a cluster is not supported", cluster, r.curStr, version))
+	case to.major != r.cur.major || to.minor-r.cur.minor > 1:
+		return r, r.fail(fmt.Errorf("upgrading cluster %s from %s to %s is not supported: a cluster can be upgraded by at most one minor version at a time (to %d.%d.x); use bmctl %d.%d first",
+			cluster, r.curStr, version, r.cur.major, r.cur.minor+1, r.cur.major, r.cur.minor+1))
 	}
-	log.printf("Creating bootstrap cluster... OK")
-	log.printf("Installing dependency components... OK")
-	log.printf("Waiting for preflight check job to finish... OK")
-	log.printf("- Validation Category: machines and network")
-	log.printf("\t- [PASSED] pod-cidr")
-	log.printf("\t- [PASSED] node-network")
-	log.printf("Flushing logs... OK")
+	r.log.printf("Creating bootstrap cluster... OK")
+	r.log.printf("Installing dependency components... OK")
+	r.log.printf("Waiting for preflight check job to finish... OK")
+	r.log.printf("- Validation Category: machines and network")
+	r.log.printf("\t- [PASSED] pod-cidr")
+	r.log.printf("\t- [PASSED] node-network")
+	r.log.printf("Flushing logs... OK")
+	return r, nil
+}
+
+// bmctlPreflight is `bmctl check preflight -c CLUSTER --kubeconfig K` (the
+// docs' "Preflight checks for upgrades"): the checks of an upgrade, no
+// change.
+func bmctlPreflight(f *flags, version string) error {
+	r, err := startBmRun(f, version, "check-preflight")
+	if r != nil {
+		defer r.lf.Close()
+	}
+	if err != nil {
+		return err
+	}
+	r.log.printf("Deleting bootstrap cluster... OK")
+	return nil
+}
+
+// bmctlUpgrade upgrades the baremetal Cluster CLUSTER to bmctl's own version,
+// as the real one does: spec.anthosBareMetalVersion, then every node's
+// kubelet version (status.nodeInfo, what `kubectl get node -o wide` shows),
+// control-plane nodes first. It writes its log under the working directory
+// in bmctl-workspace/CLUSTER/log/upgrade-cluster-TIMESTAMP/.
+func bmctlUpgrade(f *flags, version string) error {
+	r, err := startBmRun(f, version, "upgrade-cluster")
+	if r != nil {
+		defer r.lf.Close()
+	}
+	if err != nil {
+		return err
+	}
+	k, cluster, obj, curStr, to, log, fail := r.k, r.cluster, r.obj, r.curStr, r.to, r.log, r.fail
 	if curStr != version {
 		log.printf("Upgrading cluster %s/%s from %s to %s...", obj.GetNamespace(), cluster, curStr, version)
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"anthosBareMetalVersion": version}})

@@ -24,6 +24,9 @@ const (
 	labelComponent = "operator.istio.io/component"
 	labelVersion   = "operator.istio.io/version"
 	labelOwner     = "install.operator.istio.io/owning-resource"
+	// labelDeactivated is the never-matching selector `tag set default`
+	// gives the default revision's own injector (istioctl/pkg/tag/util.go).
+	labelDeactivated = "istio.io/deactivated"
 )
 
 var iopGVR = schema.GroupVersionResource{Group: "install.istio.io", Version: "v1alpha1", Resource: "istiooperators"}
@@ -58,10 +61,40 @@ func suffix(rev string) string {
 	return "-" + rev
 }
 
-func (c *controlPlane) istiod() string    { return "istiod" + suffix(c.revision) }
-func (c *controlPlane) injector() string  { return "istio-sidecar-injector" + suffix(c.revision) }
+// nsSuffix is what the charts append to cluster-scoped names outside
+// istio-system (istio-discovery/templates/mutatingwebhook.yaml and
+// revision-tags.yaml: `{{- if eq .Release.Namespace "istio-system"}}`).
+func nsSuffix(ns string) string {
+	if ns == "istio-system" || ns == "" {
+		return ""
+	}
+	return "-" + ns
+}
+
+func (c *controlPlane) istiod() string { return "istiod" + suffix(c.revision) }
+func (c *controlPlane) injector() string {
+	return "istio-sidecar-injector" + suffix(c.revision) + nsSuffix(c.ns)
+}
 func (c *controlPlane) validator() string { return "istio-validator" + suffix(c.revision) + "-" + c.ns }
 func (c *controlPlane) iopName() string   { return "installed-state" + suffix(c.revision) }
+
+// baseValidator is the base chart's ValidatingWebhookConfiguration of 1.5 to
+// 1.10 (charts/base/templates/validatingwebhookconfiguration.yaml): one per
+// namespace, calling Service istiod whatever the revision; 1.11 moved
+// validation to the per-revision istio-validator-REV-NS.
+func (c *controlPlane) baseValidator() string { return "istiod-" + c.ns }
+
+func (c *controlPlane) v() semver {
+	v, _ := parseVersion(c.version)
+	return v
+}
+
+// legacy is 1.5: no istio.io/rev labels, a single injection webhook
+// selecting istio-injection=enabled, Services istiod and istio-pilot
+// (manifests/istio-control/istio-discovery/templates at 1.5.4).
+func (c *controlPlane) legacy() bool { v := c.v(); return v.major == 1 && v.minor <= 5 }
+
+func (c *controlPlane) perRevisionValidator() bool { v := c.v(); return v.major > 1 || v.minor >= 11 }
 
 // defaultHub is where the images of a release live: ASM builds on
 // gcr.io/gke-release/asm, upstream Istio on docker.io/istio.
@@ -78,6 +111,9 @@ func (c *controlPlane) labels(component string, extra map[string]string) map[str
 		"operator.istio.io/managed": "Reconcile", labelOwner: c.iopName(),
 		"install.operator.istio.io/owning-resource-namespace": c.ns, "release": "istio",
 	}
+	if c.legacy() {
+		delete(l, labelRev)
+	}
 	for k, v := range extra {
 		l[k] = v
 	}
@@ -91,7 +127,18 @@ func (c *controlPlane) labels(component string, extra map[string]string) map[str
 func (c *controlPlane) istiodObjects() (*appsv1.Deployment, *corev1.Service, *autoscalingv2.HorizontalPodAutoscaler, *policyv1.PodDisruptionBudget) {
 	sel := map[string]string{"app": "istiod", labelRev: c.revLabel()}
 	lbl := c.labels("Pilot", map[string]string{"app": "istiod", "istio": "pilot"})
-	podLabels := map[string]string{"app": "istiod", labelRev: c.revLabel(), "istio": "pilot", "sidecar.istio.io/inject": "false", labelComponent: "Pilot"}
+	// A revision's pods are istio=istiod, so that the default Service
+	// (selector istio=pilot, 1.5's) does not pick them (istio-discovery
+	// templates/deployment.yaml, 1.6-current).
+	podIstio := "istiod"
+	if c.revLabel() == "default" {
+		podIstio = "pilot"
+	}
+	podLabels := map[string]string{"app": "istiod", labelRev: c.revLabel(), "istio": podIstio, "sidecar.istio.io/inject": "false", labelComponent: "Pilot"}
+	if c.legacy() {
+		sel = map[string]string{"istio": "pilot"}
+		delete(podLabels, labelRev)
+	}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: c.istiod(), Namespace: c.ns, Labels: lbl},
 		Spec: appsv1.DeploymentSpec{
@@ -196,6 +243,13 @@ func serviceClientConfig(ns, name, path string) admv1.WebhookClientConfig {
 }
 
 func (c *controlPlane) injectorMWC() *admv1.MutatingWebhookConfiguration {
+	if c.legacy() {
+		wh := injectorWebhook("", serviceClientConfig(c.ns, c.istiod(), "/inject"), &metav1.LabelSelector{MatchLabels: map[string]string{"istio-injection": "enabled"}}, nil)
+		return &admv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: c.injector(), Labels: map[string]string{"app": "sidecar-injector", "release": "istio"}},
+			Webhooks:   []admv1.MutatingWebhook{wh},
+		}
+	}
 	return &admv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: c.injector(), Labels: c.labels("Pilot", map[string]string{"app": "sidecar-injector"})},
 		Webhooks:   injectionWebhooks(c.revLabel(), serviceClientConfig(c.ns, c.istiod(), "/inject")),
@@ -216,6 +270,15 @@ func validatingWebhook(name string, cc admv1.WebhookClientConfig, objSel *metav1
 		SideEffects:             ptr(admv1.SideEffectClassNone),
 		AdmissionReviewVersions: []string{"v1beta1", "v1"},
 		ObjectSelector:          objSel,
+	}
+}
+
+// baseValidatorVWC is the 1.5-1.10 base chart's webhook: no istio.io/rev
+// label (uninstall --revision does not prune it), Service istiod.
+func (c *controlPlane) baseValidatorVWC() *admv1.ValidatingWebhookConfiguration {
+	return &admv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: c.baseValidator(), Labels: map[string]string{"app": "istiod", "istio": "istiod", "release": "istio"}},
+		Webhooks:   []admv1.ValidatingWebhook{validatingWebhook("validation.istio.io", serviceClientConfig(c.ns, "istiod", "/validate"), nil)},
 	}
 }
 

@@ -81,8 +81,19 @@ func TestInjectionPatch(t *testing.T) {
 	var containers []corev1.Container
 	_ = json.Unmarshal(ops[0].Value, &labels)
 	_ = json.Unmarshal(ops[2].Value, &containers)
-	if labels["istio.io/rev"] != "asm-1140-1" || labels["app"] != "web" || labels["service.istio.io/canonical-name"] != "web" {
+	// The sidecar template labels no istio.io/rev; the revision is in
+	// the status annotation (and, from 1.18, an istio.io/rev annotation).
+	if _, ok := labels["istio.io/rev"]; ok || labels["app"] != "web" || labels["service.istio.io/canonical-name"] != "web" {
 		t.Errorf("labels %v", labels)
+	}
+	var anns map[string]string
+	_ = json.Unmarshal(ops[1].Value, &anns)
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: anns}}
+	if got := injectedRevision(p); got != "asm-1140-1" {
+		t.Errorf("injected revision %q from annotations %v", got, anns)
+	}
+	if _, ok := anns["istio.io/rev"]; ok {
+		t.Errorf("1.14 added an istio.io/rev annotation: %v", anns)
 	}
 	if len(containers) != 2 || containers[1].Image != "gcr.io/gke-release/asm/proxyv2:1.14.0-asm.1" {
 		t.Errorf("containers %+v", containers)

@@ -21,7 +21,8 @@ import (
 
 // Environment for the gcloud double.
 const (
-	envDPCDelay      = "CAIRN_FAKE_DPC_DELAY"      // delay before DataPlaneControls turn READY (default 3s)
+	envDPCDelay      = "CAIRN_FAKE_DPC_DELAY"      // delay before DataPlaneControls get their state (default 3s)
+	envDPCState      = "CAIRN_FAKE_DPC_STATE"      // the state they get (default READY); e.g. ERROR for a failed rollout
 	envGKEKubeconfig = "CAIRN_FAKE_GKE_KUBECONFIG" // where get-credentials copies cluster and user from
 	// envWorkloadPool is the Workload Identity pool clusters describe
 	// reports; set and empty means Workload Identity is disabled.
@@ -32,6 +33,23 @@ const (
 var gcloudFlags = []flag{
 	strFlag("project"), strFlag("zone", "z"), strFlag("region"), strFlag("format"), boolFlag("quiet", "q"),
 	strFlag("account"), strFlag("verbosity"), boolFlag("internal-ip"), boolFlag("no-user-output-enabled"),
+	// container fleet mesh update / enable
+	strFlag("management"), strFlag("memberships"), strFlag("membership"), strFlag("location"), strFlag("control-plane"),
+	strFlag("fleet-default-member-config"), strFlag("origin"), strFlag("config-api"),
+}
+
+// meshCommand recognises `gcloud [alpha|beta] container (hub|fleet) mesh
+// VERB`: the reference documents both groups (hub is the older name of
+// fleet) at every release track, and asmcli 1.14 itself runs
+// `gcloud container fleet mesh enable --project=FLEET_ID`.
+func meshCommand(words []string) (verb string, ok bool) {
+	if len(words) > 0 && (words[0] == "alpha" || words[0] == "beta") {
+		words = words[1:]
+	}
+	if len(words) != 4 || words[0] != "container" || (words[1] != "hub" && words[1] != "fleet") || words[2] != "mesh" {
+		return "", false
+	}
+	return words[3], true
 }
 
 func gcloudErr(cmd, format string, a ...any) int {
@@ -61,8 +79,10 @@ func runGcloud(inv *invocation) int {
 		}
 		fmt.Print(out)
 		return 0
-	case cmd == "alpha container hub mesh enable" || cmd == "container hub mesh enable" || cmd == "container fleet mesh enable" || cmd == "beta container hub mesh enable":
+	case func() bool { v, ok := meshCommand(words); return ok && v == "enable" }():
 		return meshEnable(strings.ReplaceAll(cmd, " ", "."), project)
+	case func() bool { v, ok := meshCommand(words); return ok && v == "update" }():
+		return meshUpdate(strings.ReplaceAll(cmd, " ", "."), f, project)
 	case cmd == "auth login":
 		fmt.Fprintln(os.Stderr, "You are now logged in as [cairn-test@example.com].")
 		return 0
@@ -77,7 +97,7 @@ func runGcloud(inv *invocation) int {
 		fmt.Fprintln(os.Stderr, "ERROR: (gcloud) Command name argument expected.")
 		return 2
 	}
-	fmt.Fprintf(os.Stderr, "ERROR: (gcloud) Invalid choice: '%s' (the fake gcloud supports container clusters get-credentials|describe, alpha container hub mesh enable, auth login, components update|install).\n", cmd)
+	fmt.Fprintf(os.Stderr, "ERROR: (gcloud) Invalid choice: '%s' (the fake gcloud supports container clusters get-credentials|describe, [alpha|beta] container fleet|hub mesh enable|update, auth login, components update|install).\n", cmd)
 	return 2
 }
 
@@ -170,11 +190,39 @@ func getCredentials(f *flags, cluster, project string) int {
 // or after a test reset, are not managed by an earlier enable).
 const annMeshEnabled = "cairn.dev/fake-mesh-enabled-at"
 
-// meshEnable enables the fleet's Service Mesh feature. The managed data plane
-// controller reports ready only after a while: a detached
-// `fakebins dataplane-controller` sets the status.state of the
-// DataPlaneControls present now (install_asm creates them) to READY
-// $CAIRN_FAKE_DPC_DELAY (3s) later, so a playbook must wait for it.
+// meshUpdate checks `mesh update` as the reference describes it (exactly one
+// of --fleet-default-member-config or a component option, the latter with
+// --memberships or --membership; --management automatic|manual) and changes
+// nothing in the cluster: automatic management provisions Google's own
+// control plane, which no playbook here uses.
+func meshUpdate(cmd string, f *flags, project string) int {
+	if project == "" {
+		return gcloudErr(cmd, "The required property [project] is not currently set.")
+	}
+	comp := f.has("management") || f.has("control-plane") || f.has("origin") || f.has("config-api")
+	switch {
+	case f.has("fleet-default-member-config") && comp:
+		return gcloudErr(cmd, "argument --fleet-default-member-config: Exactly one of (--fleet-default-member-config | --management | ...) must be specified.")
+	case !f.has("fleet-default-member-config") && !comp:
+		return gcloudErr(cmd, "Exactly one of (--fleet-default-member-config | --config-api | --control-plane | --management | --origin) must be specified.")
+	case comp && !f.has("memberships") && !f.has("membership"):
+		return gcloudErr(cmd, "argument --memberships: Must be specified.")
+	}
+	if m := f.str("management"); m != "" && m != "automatic" && m != "manual" {
+		fmt.Fprintf(os.Stderr, "ERROR: (gcloud.%s) argument --management: Invalid choice: '%s'. Valid choices are [automatic, manual].\n", cmd, m)
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "Waiting for Feature Service Mesh to be updated...done.")
+	return 0
+}
+
+// meshEnable enables the fleet's Service Mesh feature. Its managed data
+// plane then creates a DataPlaneControl (no status) for each managed
+// ControlPlaneRevision install_asm applied, and reports its state only
+// after a while: a detached `fakebins dataplane-controller` sets the
+// status.state of the DataPlaneControls marked now to READY (or
+// $CAIRN_FAKE_DPC_STATE) $CAIRN_FAKE_DPC_DELAY (3s) later, so a playbook
+// must wait for it.
 func meshEnable(cmd, project string) int {
 	if project == "" {
 		return gcloudErr(cmd, "The required property [project] is not currently set.")
@@ -185,6 +233,9 @@ func meshEnable(cmd, project string) int {
 	}
 	if err != nil {
 		return gcloudErr(cmd, "cannot reach the cluster's membership: %v", err)
+	}
+	if err := createDataPlaneControls(k); err != nil {
+		return gcloudErr(cmd, "%v", err)
 	}
 	l, err := k.dyn.Resource(dpcGVR).List(k.ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -216,6 +267,39 @@ func meshEnable(cmd, project string) int {
 	return 0
 }
 
+// createDataPlaneControls makes the DataPlaneControl of each managed
+// ControlPlaneRevision in istio-system that has none yet (name and
+// spec.revision the revision's; spec.proxyVersion the managed release
+// install_asm recorded). Nothing when the CRDs are missing (no
+// install_asm --managed).
+func createDataPlaneControls(k *kube) error {
+	cprs, err := k.dyn.Resource(cprGVR).Namespace("istio-system").List(k.ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	release := ""
+	if cm, err := k.cs.CoreV1().ConfigMaps("istio-system").Get(k.ctx, optionsConfigMap, metav1.GetOptions{}); err == nil {
+		release = cm.Data["release"]
+	}
+	for _, c := range cprs.Items {
+		dpc := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "mesh.cloud.google.com/v1alpha1", "kind": "DataPlaneControl",
+			"metadata": map[string]any{"name": c.GetName()},
+			"spec":     map[string]any{"revision": c.GetName(), "proxyVersion": release, "proxyTargetBasisPoints": int64(10000)},
+		}}
+		if _, err := k.dyn.Resource(dpcGVR).Create(k.ctx, dpc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			if apierrors.IsNotFound(err) {
+				return nil // no DataPlaneControl CRD
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // startDataplaneController starts the controller detached (own session,
 // stdio on /dev/null) so that it outlives this short-lived gcloud.
 func startDataplaneController(kubeContext string) error {
@@ -242,7 +326,7 @@ func startDataplaneController(kubeContext string) error {
 	return c.Process.Release()
 }
 
-// runDataplaneController sets status.state=READY on each DataPlaneControl
+// runDataplaneController sets status.state (READY, or $CAIRN_FAKE_DPC_STATE) on each DataPlaneControl
 // marked by `mesh enable` and still without a state, --after the mark's
 // time. It exits when none is left, or after --lifetime (60s).
 func runDataplaneController(inv *invocation) int {
@@ -284,8 +368,11 @@ func runDataplaneController(inv *invocation) int {
 				pending = true
 				continue
 			}
-			pv, _, _ := unstructured.NestedString(d.Object, "spec", "proxyVersion")
-			d.Object["status"] = map[string]any{"state": dpcReadyState, "proxyVersion": pv}
+			state := os.Getenv(envDPCState)
+			if state == "" {
+				state = dpcReadyState
+			}
+			d.Object["status"] = map[string]any{"state": state}
 			if _, uerr := k.dyn.Resource(dpcGVR).UpdateStatus(ctx, d, metav1.UpdateOptions{}); uerr != nil {
 				pending = true
 			}

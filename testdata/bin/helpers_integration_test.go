@@ -182,13 +182,13 @@ func wantContains(t *testing.T, what, got string, subs ...string) {
 }
 
 // istioctl installs a revision with the istioctl of VERSION (its release
-// layout istio-VERSION/bin/istioctl) into istioNS, minimal profile unless
-// more args say otherwise.
+// layout istio-VERSION/bin/istioctl) into istioNS (values.global.istioNamespace:
+// install has no namespace flag), minimal profile unless more args say otherwise.
 func installRevision(t *testing.T, env *kubetest.Env, version, istioNS, rev string, args ...string) result {
 	t.Helper()
 	install(t, "istio", version)
 	cleanupRevision(t, env, istioNS, rev)
-	a := append([]string{"install", "--set", "revision=" + rev, "-i", istioNS, "-y"}, args...)
+	a := append([]string{"install", "--set", "revision=" + rev, "--set", "values.global.istioNamespace=" + istioNS, "-y"}, args...)
 	if len(args) == 0 {
 		a = append(a, "--set", "profile=minimal")
 	}

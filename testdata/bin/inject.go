@@ -69,7 +69,7 @@ func (j *injector) decide(ctx context.Context, ns string, pod *corev1.Pod) decis
 	default:
 		return decision{reason: "no injection label"}
 	}
-	mwc, err := j.findWebhook(ctx, name)
+	mwc, err := j.findWebhook(ctx, name, webhook == "namespace.sidecar-injector.istio.io")
 	if err != nil {
 		return decision{reason: err.Error()}
 	}
@@ -92,6 +92,9 @@ func (j *injector) decide(ctx context.Context, ns string, pod *corev1.Pod) decis
 		return decision{reason: "cannot tell the version of the control plane of " + mwc.Name}
 	}
 	revision := mwc.Labels[labelRev]
+	if revision == "" {
+		revision = "default" // 1.5's webhook has no istio.io/rev label
+	}
 	image := hub + "/proxyv2:" + version
 	patch, err := injectionPatch(pod, revision, image, version)
 	if err != nil {
@@ -100,22 +103,41 @@ func (j *injector) decide(ctx context.Context, ns string, pod *corev1.Pod) decis
 	return decision{patch: patch, revision: revision, image: image}
 }
 
-// findWebhook returns the tag webhook for name, else the revision's own.
-func (j *injector) findWebhook(ctx context.Context, name string) (*admv1.MutatingWebhookConfiguration, error) {
+// findWebhook returns the tag webhook for name, else the revision's own;
+// for istio-injection=enabled (legacy) also 1.5's unlabelled
+// istio-sidecar-injector, whose only webhook selects that label. A webhook
+// that `istioctl tag set default` deactivated (selectors matching
+// istio.io/deactivated=never-match) is never called, so it is skipped.
+func (j *injector) findWebhook(ctx context.Context, name string, legacy bool) (*admv1.MutatingWebhookConfiguration, error) {
 	api := j.k.cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	for _, sel := range []string{labelTag + "=" + name, labelRev + "=" + name + ",!" + labelTag} {
+	sels := []string{labelTag + "=" + name, labelRev + "=" + name + ",!" + labelTag}
+	if legacy {
+		sels = append(sels, "app=sidecar-injector,!"+labelRev+",!"+labelTag)
+	}
+	for _, sel := range sels {
 		l, err := api.List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			return nil, err
 		}
 		sort.Slice(l.Items, func(a, b int) bool { return l.Items[a].Name < l.Items[b].Name })
 		for i := range l.Items {
-			if _, ok := injectorClientConfig(&l.Items[i]); ok {
+			if _, ok := injectorClientConfig(&l.Items[i]); ok && !deactivated(&l.Items[i]) {
 				return &l.Items[i], nil
 			}
 		}
 	}
 	return nil, nil
+}
+
+// deactivated tells whether DeactivateIstioInjectionWebhook
+// (istioctl/pkg/tag/util.go) neutralised the configuration.
+func deactivated(m *admv1.MutatingWebhookConfiguration) bool {
+	for _, w := range m.Webhooks {
+		if w.NamespaceSelector == nil || w.NamespaceSelector.MatchLabels[labelDeactivated] != "never-match" {
+			return false
+		}
+	}
+	return len(m.Webhooks) > 0
 }
 
 // endpointVersion finds the running istiod behind a webhook's Service, the
@@ -152,8 +174,11 @@ func (j *injector) endpointVersion(ctx context.Context, webhook string, ref *adm
 }
 
 // injectionPatch sets the istio-proxy container's image (adding the
-// container if the pod has none) and the labels and annotation istio's
-// injection template adds.
+// container if the pod has none) and the labels and annotations istio's
+// injection templates add (charts/istio-control/istio-discovery/files):
+// the sidecar template does NOT label the pod istio.io/rev (1.6-1.17 record
+// the revision only in the sidecar.istio.io/status annotation; 1.18+ add an
+// istio.io/rev annotation); the gateway template labels it istio.io/rev.
 func injectionPatch(pod *corev1.Pod, revision, image, version string) ([]byte, error) {
 	containers := append([]corev1.Container{}, pod.Spec.Containers...)
 	found := false
@@ -162,26 +187,48 @@ func injectionPatch(pod *corev1.Pod, revision, image, version string) ([]byte, e
 			containers[i].Image, found = image, true
 		}
 	}
+	gatewayTemplate := pod.Annotations["inject.istio.io/templates"] == "gateway"
 	if !found {
 		args := []string{"proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}
-		if pod.Annotations["inject.istio.io/templates"] == "gateway" {
+		if gatewayTemplate {
 			args = []string{"proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"}
 		}
 		containers = append(containers, corev1.Container{Name: "istio-proxy", Image: image, Args: args,
 			Ports: []corev1.ContainerPort{{Name: "http-envoy-prom", ContainerPort: 15090, Protocol: corev1.ProtocolTCP}}})
 	}
-	lbl := mergeMaps(pod.Labels, map[string]string{
-		labelRev: revision, "security.istio.io/tlsMode": "istio",
+	added := map[string]string{
+		"security.istio.io/tlsMode":       "istio",
 		"service.istio.io/canonical-name": canonicalName(pod), "service.istio.io/canonical-revision": "latest",
-	})
+	}
+	if gatewayTemplate {
+		added[labelRev] = revision
+	}
+	lbl := mergeMaps(pod.Labels, added)
 	status, _ := json.Marshal(map[string]any{"initContainers": nil, "containers": []string{"istio-proxy"}, "volumes": []string{}, "imagePullSecrets": nil, "revision": revision})
-	ann := mergeMaps(pod.Annotations, map[string]string{"sidecar.istio.io/status": string(status), "sidecar.istio.io/proxyImage": image})
+	anns := map[string]string{"sidecar.istio.io/status": string(status), "sidecar.istio.io/proxyImage": image}
+	if v, ok := parseVersion(version); ok && (v.major > 1 || v.minor >= 18) {
+		anns[labelRev] = revision
+	}
+	ann := mergeMaps(pod.Annotations, anns)
 	ops := []map[string]any{
 		{"op": "add", "path": "/metadata/labels", "value": lbl},
 		{"op": "add", "path": "/metadata/annotations", "value": ann},
 		{"op": "replace", "path": "/spec/containers", "value": containers},
 	}
 	return json.Marshal(ops)
+}
+
+// injectedRevision is the revision that injected a pod: the
+// sidecar.istio.io/status annotation's, else its istio.io/rev label
+// (gateways, kubetest fixtures), else "".
+func injectedRevision(p *corev1.Pod) string {
+	var st struct {
+		Revision string `json:"revision"`
+	}
+	if s := p.Annotations["sidecar.istio.io/status"]; s != "" && json.Unmarshal([]byte(s), &st) == nil && st.Revision != "" {
+		return st.Revision
+	}
+	return p.Labels[labelRev]
 }
 
 func canonicalName(pod *corev1.Pod) string {

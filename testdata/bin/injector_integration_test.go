@@ -115,8 +115,8 @@ func TestInjector(t *testing.T) {
 	env.CreateIstiod(t, istioNS, fixtureRev, "1.13.4-asm.2")
 	env.WaitDeploymentAvailable(t, istioNS, "istiod-"+fixtureRev, rolloutTimeout)
 	tag := kubetest.UniqueName("tag", 20)
-	cleanupWebhook(t, env, "istio-revision-tag-"+tag)
-	mustRun(t, cmd{tool: "istioctl", args: []string{"tag", "set", tag, "--revision", cur}})
+	cleanupWebhook(t, env, "istio-revision-tag-"+tag+"-"+istioNS)
+	mustRun(t, cmd{tool: "istioctl", args: []string{"tag", "set", tag, "--revision", cur, "-i", istioNS}})
 	name, stop := startInjector(t, env)
 
 	const template = "example.com/istio/proxyv2:template"
@@ -134,11 +134,12 @@ func TestInjector(t *testing.T) {
 	}
 	c := bg(t)
 	adm := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	if _, err := adm.Get(c, "istio-revision-tag-default", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	if l, err := adm.List(c, metav1.ListOptions{LabelSelector: "istio.io/tag=default"}); err == nil && len(l.Items) == 0 {
 		// The default tag is cluster-wide: only when no one else uses it.
-		cleanupWebhook(t, env, "istio-revision-tag-default", "istiod-default-validator")
-		mustRun(t, cmd{tool: "istioctl", args: []string{"tag", "set", "default", "--revision", cur}})
-		if m, err := adm.Get(c, "istio-revision-tag-default", metav1.GetOptions{}); err != nil || len(m.Webhooks) != 4 {
+		defaultTag := "istio-revision-tag-default-" + istioNS
+		cleanupWebhook(t, env, defaultTag, "istiod-default-validator")
+		mustRun(t, cmd{tool: "istioctl", args: []string{"tag", "set", "default", "--revision", cur, "-i", istioNS}})
+		if m, err := adm.Get(c, defaultTag, metav1.GetOptions{}); err != nil || len(m.Webhooks) != 4 {
 			t.Errorf("default tag: want 4 webhooks (rev.namespace, rev.object, namespace, object): %v", err)
 		}
 		cases = append(cases, struct {
@@ -153,8 +154,10 @@ func TestInjector(t *testing.T) {
 	var oldPod corev1.Pod
 	for _, tc := range cases {
 		p := rollout(t, env, tc.labels)
-		if got := proxyImage(p); got != tc.image || p.Labels["istio.io/rev"] != tc.rev {
-			t.Errorf("%s: istio-proxy %s, pod label istio.io/rev=%q; want %s and %q", tc.what, got, p.Labels["istio.io/rev"], tc.image, tc.rev)
+		// The revision is in the status annotation: sidecar pods get no
+		// istio.io/rev label from injection.
+		if got := proxyImage(p); got != tc.image || injectedRevision(&p) != tc.rev || p.Labels["istio.io/rev"] != "" {
+			t.Errorf("%s: istio-proxy %s, injected by %q, label %q; want %s, %q and no label", tc.what, got, injectedRevision(&p), p.Labels["istio.io/rev"], tc.image, tc.rev)
 		}
 		if tc.rev == old {
 			oldPod = p

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	admv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,14 +64,27 @@ func installControlPlane(k *kube, c *controlPlane, out io.Writer, timeout time.D
 	if err := k.applyMWC(c.injectorMWC()); err != nil {
 		return err
 	}
-	if err := k.applyVWC(c.validatorVWC()); err != nil {
+	if c.perRevisionValidator() {
+		if err := k.applyVWC(c.validatorVWC()); err != nil {
+			return err
+		}
+	} else if err := k.ensureVWC(c.baseValidatorVWC()); err != nil {
 		return err
 	}
-	if err := k.waitDeployments(c.ns, []string{dep.Name}, timeout); err != nil {
-		return fmt.Errorf("Istiod encountered an error: failed to wait for resource: %w", err)
+	if c.legacy() {
+		// 1.5 also has Service istio-pilot beside istiod.
+		pilot := svc.DeepCopy()
+		pilot.Name, pilot.Labels = "istio-pilot", map[string]string{"app": "pilot", "istio": "pilot", "release": "istio"}
+		if err := k.applyService(pilot); err != nil {
+			return fmt.Errorf("Istiod encountered an error: %w", err)
+		}
 	}
-	fmt.Fprintln(out, "✔ Istiod installed")
+	fmt.Fprintln(out, "✔ Istiod installed") // applied; the wait comes at the end, as istioctl's
 
+	// The gateway components are applied once Pilot's manifests are, not
+	// once istiod is ready (helmreconciler's component dependencies); the
+	// readiness wait covers everything at the end. So an install whose
+	// istiod never comes up has already taken over an existing gateway.
 	for _, g := range c.gateways {
 		if _, err := k.cs.CoreV1().Namespaces().Get(k.ctx, g.ns, metav1.GetOptions{}); err != nil {
 			return fmt.Errorf("Ingress gateways encountered an error: namespaces %q not found", g.ns)
@@ -82,18 +96,33 @@ func installControlPlane(k *kube, c *controlPlane, out io.Writer, timeout time.D
 		if err := k.applyService(gs); err != nil {
 			return err
 		}
-		if err := k.waitDeployments(g.ns, []string{g.name}, timeout); err != nil {
-			return fmt.Errorf("Ingress gateways encountered an error: failed to wait for resource: %w", err)
-		}
 	}
 	if len(c.gateways) > 0 {
 		fmt.Fprintln(out, "✔ Ingress gateways installed")
+	}
+	if err := k.waitDeployments(c.ns, []string{dep.Name}, timeout); err != nil {
+		return fmt.Errorf("Istiod encountered an error: failed to wait for resource: %w", err)
+	}
+	for _, g := range c.gateways {
+		if err := k.waitDeployments(g.ns, []string{g.name}, timeout); err != nil {
+			return fmt.Errorf("Ingress gateways encountered an error: failed to wait for resource: %w", err)
+		}
 	}
 	if err := k.applyUnstructured(iopGVR, c.installedState()); err != nil {
 		return fmt.Errorf("failed to save installed state IstioOperator %s/%s: %w", c.ns, c.iopName(), err)
 	}
 	fmt.Fprintln(out, "✔ Installation complete")
 	return nil
+}
+
+// ensureVWC creates v unless it exists (the base component's objects are
+// shared by every revision).
+func (k *kube) ensureVWC(v *admv1.ValidatingWebhookConfiguration) error {
+	_, err := k.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(k.ctx, v, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 func (k *kube) ensureServiceAccount(ns, name string, labels map[string]string) error {

@@ -26,7 +26,17 @@ const (
 var dpcGVR = schema.GroupVersionResource{Group: "mesh.cloud.google.com", Version: "v1alpha1", Resource: "dataplanecontrols"}
 
 var dpcCRD = crdSpec{gvr: dpcGVR, kind: "DataPlaneControl", status: true,
-	columns: []string{"REVISION=.spec.revision", "STATE=.status.state"}}
+	columns: []string{"Revision=.spec.revision", "Version=.spec.proxyVersion", "Status=.status.state"}}
+
+var cprGVR = schema.GroupVersionResource{Group: "mesh.cloud.google.com", Version: "v1beta1", Resource: "controlplanerevisions"}
+
+var cprCRD = crdSpec{gvr: cprGVR, kind: "ControlPlaneRevision", namespaced: true, status: true}
+
+// managedChannels are the ControlPlaneRevisions install_asm applies
+// (asm/control-plane-revision/cr_{regular,rapid,stable}.yaml).
+var managedChannels = []struct{ name, channel string }{
+	{"asm-managed", "regular"}, {"asm-managed-rapid", "rapid"}, {"asm-managed-stable", "stable"},
+}
 
 func runInstallASM(inv *invocation) int {
 	s := &scriptTool{name: "install_asm", inv: inv}
@@ -71,8 +81,9 @@ func runInstallASM(inv *invocation) int {
 
 // installManaged applies the Google-managed control plane's in-cluster
 // objects: no istiod, but the asm-managed-rapid injection webhook (URL
-// based), its mesh ConfigMap, the DataPlaneControl CRD and object for the
-// managed data plane (no status until `gcloud ... mesh enable`), and an
+// based; the real one comes from the provisioning call), its mesh
+// ConfigMap, the ControlPlaneRevision and DataPlaneControl CRDs, a
+// ControlPlaneRevision per channel (no DataPlaneControl object), and an
 // asm-options ConfigMap recording the flags (a rerun with other flags
 // overwrites the configuration; the real script says to repeat the flags).
 func (s *scriptTool) installManaged(f *flags, release string) int {
@@ -103,17 +114,30 @@ func (s *scriptTool) installManaged(f *flags, release string) int {
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return s.fatal("%v", err)
 	}
+	// start_managed_control_plane and install_managed_components
+	// (scripts/asm-installer/install_asm, legacy-release-1.11): the
+	// ControlPlaneRevision CRD, then options/cni-managed.yaml, which holds
+	// the DataPlaneControl CRD but no DataPlaneControl (the fleet's
+	// managed data plane creates those once `mesh enable` ran), then
+	// the ControlPlaneRevision of each channel.
 	s.info("Configuring ASM managed control plane revision CRD...")
+	if err := k.ensureCRD(cprCRD); err != nil {
+		return s.fatal("%v", err)
+	}
+	s.info("Installing CNI into the cluster...")
 	if err := k.ensureCRD(dpcCRD); err != nil {
 		return s.fatal("%v", err)
 	}
-	dpc := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "mesh.cloud.google.com/v1alpha1", "kind": "DataPlaneControl",
-		"metadata": map[string]any{"name": managedRevision},
-		"spec":     map[string]any{"revision": managedRevision, "proxyVersion": release, "channel": "rapid"},
-	}}
-	if err := k.applyUnstructured(dpcGVR, dpc); err != nil {
-		return s.fatal("%v", err)
+	for _, ch := range managedChannels {
+		s.info("Configuring ASM managed control plane revision CR for %s channel...", ch.channel)
+		cpr := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "mesh.cloud.google.com/v1beta1", "kind": "ControlPlaneRevision",
+			"metadata": map[string]any{"name": ch.name, "namespace": ns},
+			"spec":     map[string]any{"type": "managed_service", "channel": ch.channel},
+		}}
+		if err := k.applyUnstructured(cprGVR, cpr); err != nil {
+			return s.fatal("%v", err)
+		}
 	}
 	labels := map[string]string{labelRev: managedRevision, "app": "sidecar-injector", labelVersion: release, "istio.io/owned-by": "mesh.googleapis.com"}
 	cc := admv1.WebhookClientConfig{URL: ptr(fmt.Sprintf(managedInjectorURL, f.str("cluster_name"), "default"))}
@@ -127,7 +151,7 @@ func (s *scriptTool) installManaged(f *flags, release string) int {
 	meshCfg := fmt.Sprintf("defaultConfig:\n  proxyMetadata:\n    CA_PROVIDER: GoogleCA\ntrustDomain: %s.svc.id.goog\n", f.str("project_id"))
 	for _, c := range []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Name: "istio-" + managedRevision, Namespace: ns, Labels: map[string]string{labelRev: managedRevision}}, Data: map[string]string{"mesh": meshCfg}},
-		{ObjectMeta: metav1.ObjectMeta{Name: optionsConfigMap, Namespace: ns}, Data: map[string]string{"options": key, "release": release}},
+		{ObjectMeta: metav1.ObjectMeta{Name: optionsConfigMap, Namespace: ns}, Data: map[string]string{"ASM_OPTS": "CNI=on", "options": key, "release": release}},
 	} {
 		if err := k.applyConfigMap(c); err != nil {
 			return s.fatal("%v", err)

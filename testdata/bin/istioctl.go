@@ -14,66 +14,124 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// istioctl: the subset of the CLI the playbooks use. Errors print as cobra
-// does ("Error: ...") and exit 1.
+// istioctl: the subset of the CLI the playbooks use, with the command tree of
+// the version it plays (istioctl/cmd/root.go at that tag). Errors print as
+// cobra does ("Error: ...") and exit 1; an unknown command exits 64
+// (istioctl/cmd/sysexits.go: ExitIncorrectUsage).
 
-var istioGlobalFlags = []flag{strFlag("kubeconfig", "c"), strFlag("context"), strFlag("istioNamespace", "i"), strFlag("vklog"), strFlag("log_output_level")}
+// istioGlobalFlags are the root command's persistent flags. A subcommand
+// that declares a flag of the same name shadows it, shorthand included, as
+// cobra's flag merging does (uninstall's own --istioNamespace in 1.14-1.19
+// has no -i).
+var istioGlobalFlags = []flag{strFlag("kubeconfig", "c"), strFlag("context"), strFlag("istioNamespace", "i"), strFlag("namespace", "n"),
+	strFlag("vklog"), strFlag("log_output_level")}
 
 type istioctl struct {
 	inv     *invocation
 	version string
+	v       semver // parsed version; {0,0,0} when unparsable
 	out     io.Writer
 	errOut  io.Writer
 }
 
+// usageError is cobra's "unknown command": istioctl exits 64 for it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
 func runIstioctl(inv *invocation) int {
 	t := &istioctl{inv: inv, version: inv.version(), out: os.Stdout, errOut: os.Stderr}
+	t.v, _ = parseVersion(t.version)
 	err := t.run(inv.args)
 	var ec exitCode
+	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ec):
 		return int(ec)
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return 64
 	}
 	fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 	return 1
 }
 
-func (t *istioctl) run(args []string) error {
-	cmd, rest := "", args
-	// The command is the first non-flag argument; global flags may precede it.
+// firstWord splits off the first non-flag argument (the command); flags may
+// precede it.
+func firstWord(args []string) (string, []string) {
 	for i, a := range args {
 		if !strings.HasPrefix(a, "-") {
-			cmd, rest = a, append(append([]string{}, args[:i]...), args[i+1:]...)
-			break
+			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
 		}
 	}
-	if cmd == "x" || cmd == "experimental" {
-		sub, r := "", rest
-		for i, a := range rest {
-			if !strings.HasPrefix(a, "-") {
-				sub, r = a, append(append([]string{}, rest[:i]...), rest[i+1:]...)
-				break
-			}
-		}
-		switch sub {
-		case "precheck":
+	return "", args
+}
+
+// Version-dependent command forms (istioctl/cmd/root.go and
+// operator/cmd/mesh/uninstall.go at each tag):
+//   - install exists from 1.6; 1.5 and 1.6 have `manifest apply`;
+//   - top-level uninstall exists from 1.15; `x uninstall` up to 1.18
+//     (soft-graduated from 1.15, with a note on stderr);
+//   - uninstall declares its own --istioNamespace, without -i, in 1.14-1.19.
+func (t *istioctl) hasInstall() bool           { return t.v.minor >= 6 }
+func (t *istioctl) hasManifestApply() bool     { return t.v.minor <= 6 }
+func (t *istioctl) hasUninstall() bool         { return t.v.minor >= 15 }
+func (t *istioctl) hasXUninstall() bool        { return t.v.minor <= 18 }
+func (t *istioctl) uninstallOwnsIstioNS() bool { return t.v.minor <= 19 }
+
+// hasTag: top-level tag from 1.11 (1.10 had `x revision tag`).
+func (t *istioctl) hasTag() bool { return t.v.minor >= 11 }
+
+func (t *istioctl) unknownCommand(cmd, parent string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", cmd, parent)
+	if cmd == "uninstall" && parent == "istioctl" {
+		msg += "\n\nDid you mean this?\n\tinstall\n"
+	}
+	return usageError{msg + "\nRun '" + parent + " --help' for usage."}
+}
+
+func (t *istioctl) run(args []string) error {
+	cmd, rest := firstWord(args)
+	if cmd == "x" || cmd == "experimental" || cmd == "exp" {
+		sub, r := firstWord(rest)
+		switch {
+		case sub == "precheck":
 			return t.precheck(r)
-		case "create-remote-secret":
+		case sub == "create-remote-secret":
 			return t.createRemoteSecret(r)
-		default:
-			return fmt.Errorf("unknown command %q for \"istioctl experimental\"", sub)
+		case sub == "uninstall" && t.hasXUninstall():
+			if t.hasUninstall() {
+				fmt.Fprintln(t.errOut, "(uninstall has graduated. Use `istioctl uninstall`)")
+			}
+			return t.uninstall(r)
 		}
+		return t.experimentalWithout(sub, r)
 	}
 	switch cmd {
 	case "version":
 		return t.versionCmd(rest)
 	case "install", "apply":
+		if !t.hasInstall() {
+			return t.unknownCommand(cmd, "istioctl")
+		}
 		return t.install(rest)
+	case "manifest":
+		sub, r := firstWord(rest)
+		if sub == "apply" && t.hasManifestApply() {
+			return t.install(r)
+		}
+		return fmt.Errorf("the fake istioctl %s has no `manifest %s` (manifest apply exists in 1.5 and 1.6)", t.version, sub)
 	case "uninstall":
+		if !t.hasUninstall() {
+			return t.unknownCommand(cmd, "istioctl")
+		}
 		return t.uninstall(rest)
 	case "tag":
+		if !t.hasTag() {
+			return t.unknownCommand(cmd, "istioctl")
+		}
 		return t.tag(rest)
 	case "proxy-status", "ps":
 		return t.proxyStatus(rest)
@@ -84,13 +142,38 @@ func (t *istioctl) run(args []string) error {
 	case "":
 		return fmt.Errorf("istioctl (fake) needs a command: version, install, uninstall, tag, proxy-status, x precheck, x create-remote-secret, analyze")
 	default:
-		return fmt.Errorf("unknown command %q for \"istioctl\"\nRun 'istioctl --help' for usage", cmd)
+		return t.unknownCommand(cmd, "istioctl")
 	}
 }
 
-// parse parses a subcommand's flags plus istioctl's global ones.
+// experimentalWithout is `istioctl x WORD ...` where x has no subcommand
+// WORD: cobra stays on x (a non-root command accepts arbitrary arguments),
+// parses the flags against x's own (the root's persistent ones), so the
+// first other flag fails with exit 1; without such flags x has no Run, so
+// cobra prints its help and exits 0, having done nothing.
+func (t *istioctl) experimentalWithout(sub string, args []string) error {
+	if _, err := t.parse(args); err != nil {
+		return err
+	}
+	_ = sub
+	fmt.Fprintln(t.out, "Experimental commands that may be modified or deprecated\n\nUsage:\n  istioctl experimental [command]\n\nUse \"istioctl experimental [command] --help\" for more information about a command.")
+	return nil
+}
+
+// parse parses a subcommand's flags plus the root's persistent ones it does
+// not shadow.
 func (t *istioctl) parse(args []string, specs ...flag) (*flags, error) {
-	return parseFlags(args, append(specs, istioGlobalFlags...), parseOpts{})
+	declared := map[string]bool{}
+	for _, s := range specs {
+		declared[s.names[0]] = true
+	}
+	all := append([]flag{}, specs...)
+	for _, g := range istioGlobalFlags {
+		if !declared[g.names[0]] {
+			all = append(all, g)
+		}
+	}
+	return parseFlags(args, all, parseOpts{})
 }
 
 func (t *istioctl) kube(f *flags) (*kube, error) {
@@ -167,7 +250,12 @@ func (t *istioctl) install(args []string) error {
 	if spec["profile"] == nil {
 		spec["profile"] = "default"
 	}
-	c := &controlPlane{ns: istioNS(f), version: t.version, spec: spec}
+	// install has no namespace flag: the root's -i is accepted and ignored.
+	// The namespace is the IstioOperator's (iop.Namespace in
+	// operator/pkg/apis/istio/v1alpha1/common.go, 1.5-1.23: spec.namespace,
+	// else values.global.istioNamespace; from 1.24 only the latter,
+	// operator/pkg/render/manifest.go), the profiles' istio-system by default.
+	c := &controlPlane{ns: installNamespace(spec, t.v), version: t.version, spec: spec}
 	c.profile, _ = spec["profile"].(string)
 	c.revision, _ = spec["revision"].(string)
 	c.hub, _ = spec["hub"].(string)
@@ -224,6 +312,20 @@ func (t *istioctl) install(args []string) error {
 		fmt.Fprintf(t.out, "Thank you for installing Istio %d.%d.  Please take a few minutes to tell us about your install/upgrade experience!  https://forms.gle/99uiMML96AmsXY5d6\n", v.major, v.minor)
 	}
 	return nil
+}
+
+func installNamespace(spec map[string]any, v semver) string {
+	if s, ok := spec["namespace"].(string); ok && s != "" && v.minor < 24 && v.minor > 5 {
+		return s
+	}
+	if vals, ok := spec["values"].(map[string]any); ok {
+		if g, ok := vals["global"].(map[string]any); ok {
+			if s, ok := g["istioNamespace"].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return "istio-system"
 }
 
 // gatewaysFor applies the profile default and spec.components.ingressGateways.

@@ -34,7 +34,7 @@ func (k *kube) proxies() ([]proxy, error) {
 		}
 		for _, c := range p.Spec.Containers {
 			if c.Name == "istio-proxy" {
-				out = append(out, proxy{name: p.Name, ns: p.Namespace, version: imageTag(c.Image), revision: p.Labels[labelRev]})
+				out = append(out, proxy{name: p.Name, ns: p.Namespace, version: imageTag(c.Image), revision: injectedRevision(p)})
 			}
 		}
 	}
@@ -231,8 +231,14 @@ func ist0123(ns string) string {
 	return fmt.Sprintf("Warning [IST0123] (Namespace %s) The namespace has both new and legacy injection labels. Run 'kubectl label namespace %s istio.io/rev-' or 'kubectl label namespace %s istio-injection-'", ns, ns, ns)
 }
 
+// precheck follows istioctl/cmd/precheck.go (1.14, 1.15) and
+// istioctl/pkg/precheck (later): the success line goes to STDERR, issues to
+// stdout with "Error: Issues found ..." on stderr and exit 1. It checks the
+// Kubernetes version (and, not modelled, permissions, alpha annotations and
+// localhost listeners); namespaces with both injection labels are not among
+// its checks (that is `istioctl analyze`'s IST0123).
 func (t *istioctl) precheck(args []string) error {
-	f, err := t.parse(args, strFlag("revision", "r"), strFlag("namespace", "n"), strFlag("output", "o"), strFlag("output-threshold"))
+	f, err := t.parse(args, strFlag("revision", "r"), strFlag("output", "o"), strFlag("output-threshold"), boolFlag("skip-controlplane"))
 	if err != nil {
 		return err
 	}
@@ -244,25 +250,16 @@ func (t *istioctl) precheck(args []string) error {
 		return fmt.Errorf("failed to check cluster: unable to connect to the Kubernetes API server: %v", err)
 	}
 	var issues []string
-	if sv, err := k.cs.Discovery().ServerVersion(); err == nil {
+	if sv, err := k.cs.Discovery().ServerVersion(); err == nil && !f.boolean("skip-controlplane", false) {
 		if v, ok := parseVersion(sv.GitVersion); ok && v.major == 1 && v.minor < 22 {
 			issues = append(issues, fmt.Sprintf("Error [IST0136] (Kubernetes) The Kubernetes API server version %s is lower than the minimum version 1.22 supported by Istio %s.", sv.GitVersion, t.version))
 		}
 	}
-	both, err := k.bothLabels("")
-	if err != nil {
-		return err
-	}
-	for _, ns := range both {
-		issues = append(issues, ist0123(ns))
-	}
 	if len(issues) > 0 {
 		fmt.Fprintln(t.out, strings.Join(issues, "\n"))
-		v, _ := parseVersion(t.version)
-		fmt.Fprintf(t.errOut, "Error: Issues found when checking the cluster. Istio may not be safe to install or upgrade.\nSee https://istio.io/v%d.%d/docs/reference/config/analysis for more information about causes and resolutions.\n", v.major, v.minor)
-		return exitCode(1)
+		return fmt.Errorf("Issues found when checking the cluster. Istio may not be safe to install or upgrade.\nSee https://istio.io/v%d.%d/docs/reference/config/analysis for more information about causes and resolutions.", t.v.major, t.v.minor)
 	}
-	fmt.Fprintln(t.out, "✔ No issues found when checking the cluster. Istio is safe to install or upgrade!\n  To get started, check out https://istio.io/latest/docs/setup/getting-started/")
+	fmt.Fprintln(t.errOut, "✔ No issues found when checking the cluster. Istio is safe to install or upgrade!\n  To get started, check out https://istio.io/latest/docs/setup/getting-started/")
 	return nil
 }
 

@@ -67,6 +67,15 @@ func injectorClientConfig(m *admv1.MutatingWebhookConfiguration) (admv1.WebhookC
 	return admv1.WebhookClientConfig{}, false
 }
 
+// tagSet follows istioctl/cmd/tag.go and istioctl/pkg/tag (1.15.4): the
+// tag webhook is rendered from revision-tags.yaml, not copied: its Service
+// is istiod-REV in the namespace given by the root's -i (istio-system by
+// default), its caBundle and path come from REV's canonical webhook, and it
+// is named istio-revision-tag-TAG, with -NS appended outside istio-system.
+// For the tag "default" it first deactivates the default revision's own
+// injector (selectors never match), deletes the base chart's validators
+// (app=istiod, no "validator" in the name, e.g. istiod-istio-system) and
+// writes istiod-default-validator for REV.
 func (t *istioctl) tagSet(args []string) error {
 	f, err := t.parse(args, strFlag("revision", "r"), boolFlag("overwrite"), boolFlag("skip-confirmation", "y"), strFlag("webhook-name"),
 		strFlag("manifests", "d"), boolFlag("auto-inject-namespaces"))
@@ -84,7 +93,7 @@ func (t *istioctl) tagSet(args []string) error {
 	tag, rev, overwrite := f.args[0], f.str("revision"), f.boolean("overwrite", false)
 	k, err := t.kube(f)
 	if err != nil {
-		return err
+		return fmt.Errorf("failed to create Kubernetes client: %v", err)
 	}
 	if clash, err := k.revisionWebhooks(tag); err != nil {
 		return err
@@ -108,40 +117,115 @@ func (t *istioctl) tagSet(args []string) error {
 	if len(existing) > 0 && !overwrite {
 		return fmt.Errorf("revision tag %q already exists, and --overwrite is false", tag)
 	}
-	cc, ok := injectorClientConfig(&revWhs[0])
+	canon, ok := injectorClientConfig(&revWhs[0])
 	if !ok {
-		return fmt.Errorf("failed to create tag webhook config: could not find sidecar-injector webhook in canonical webhook")
+		return fmt.Errorf("failed to create tag webhook config: could not find sidecar-injector webhook in canonical webhook %q", revWhs[0].Name)
 	}
+	ns := istioNS(f)
+	revLabel := revWhs[0].Labels[labelRev]
+	cc := renderedClientConfig(canon, ns, revLabel, "")
 	name := f.str("webhook-name")
 	if name == "" {
-		name = "istio-revision-tag-" + tag
+		name = "istio-revision-tag-" + tag + nsSuffix(ns)
 	}
-	revLabel := revWhs[0].Labels[labelRev]
 	mwc := &admv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 			labelTag: tag, labelRev: revLabel, labelOwner: "unknown", labelComponent: "Pilot", "app": "sidecar-injector", "release": "istio",
 		}},
 		Webhooks: injectionWebhooks(tag, cc),
 	}
+	var vwc *admv1.ValidatingWebhookConfiguration
+	if tag == "default" {
+		if err := k.deactivateDefaultInjector(); err != nil {
+			return fmt.Errorf("failed deactivating existing default revision: %w", err)
+		}
+		if err := k.deleteDeprecatedValidators(); err != nil {
+			return fmt.Errorf("failed removing deprecated validating webhook: %w", err)
+		}
+		// Rendered from the default chart's validatingwebhook.yaml with
+		// the mutating webhook's endpoint and caBundle (fixWhConfig).
+		vwc = &admv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "istiod-default-validator", Labels: map[string]string{
+				"app": "istiod", "istio": "istiod", labelRev: revLabel, labelTag: "default", labelComponent: "Pilot",
+			}},
+			Webhooks: []admv1.ValidatingWebhook{validatingWebhook("validation.istio.io", renderedClientConfig(canon, ns, revLabel, "/validate"),
+				selector(expr(labelRev, metav1.LabelSelectorOpDoesNotExist)))},
+		}
+	}
 	if err := k.applyMWC(mwc); err != nil {
 		return fmt.Errorf("failed to apply tag webhook MutatingWebhookConfiguration to cluster: %v", err)
 	}
-	if tag == "default" {
-		// The default tag also makes REV the cluster's validating revision.
-		vwcs, err := k.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(k.ctx, metav1.ListOptions{LabelSelector: labelRev + "=" + rev + ",!" + labelTag})
-		if err == nil && len(vwcs.Items) > 0 && len(vwcs.Items[0].Webhooks) > 0 {
-			v := &admv1.ValidatingWebhookConfiguration{
-				ObjectMeta: metav1.ObjectMeta{Name: "istiod-default-validator", Labels: map[string]string{
-					labelTag: "default", labelRev: revLabel, "app": "istiod", "istio": "istiod", "istio.io/owned-by": "istioctl",
-				}},
-				Webhooks: []admv1.ValidatingWebhook{validatingWebhook("validation.istio.io", vwcs.Items[0].Webhooks[0].ClientConfig, nil)},
-			}
-			if err := k.applyVWC(v); err != nil {
-				return fmt.Errorf("failed to apply tag manifests to cluster: %v", err)
-			}
+	if vwc != nil {
+		if err := k.applyVWC(vwc); err != nil {
+			return fmt.Errorf("failed to apply tag webhook MutatingWebhookConfiguration to cluster: failed to apply tag manifests to cluster: %v", err)
 		}
 	}
 	fmt.Fprintf(t.out, "Revision tag %q created, referencing control plane revision %q. To enable injection using this\nrevision tag, use 'kubectl label namespace <NAMESPACE> istio.io/rev=%s'\n", tag, rev, tag)
+	return nil
+}
+
+// renderedClientConfig is the template's clientConfig: the canonical
+// webhook's URL if it has one (managed control planes), else Service
+// istiod[-REV] in ns, with the canonical path (or path) and caBundle.
+func renderedClientConfig(canon admv1.WebhookClientConfig, ns, rev, path string) admv1.WebhookClientConfig {
+	cc := admv1.WebhookClientConfig{CABundle: canon.CABundle}
+	if canon.URL != nil {
+		u := *canon.URL
+		if path != "" {
+			if i := strings.Index(u, "://"); i >= 0 {
+				if j := strings.Index(u[i+3:], "/"); j >= 0 {
+					u = u[:i+3+j]
+				}
+			}
+			u += path
+		}
+		cc.URL = &u
+		return cc
+	}
+	p := path
+	if p == "" && canon.Service != nil && canon.Service.Path != nil {
+		p = *canon.Service.Path
+	}
+	cc.Service = &admv1.ServiceReference{Namespace: ns, Name: "istiod" + suffix(rev), Path: ptr(p), Port: ptr[int32](443)}
+	return cc
+}
+
+// deactivateDefaultInjector is DeactivateIstioInjectionWebhook: the default
+// revision's own injector (istio.io/rev=default, no tag) is kept, so that a
+// later `tag set default --revision default` can go back to it, but its
+// selectors are made to match nothing.
+func (k *kube) deactivateDefaultInjector() error {
+	whs, err := k.revisionWebhooks("default")
+	if err != nil || len(whs) == 0 {
+		return err
+	}
+	if len(whs) > 1 {
+		return fmt.Errorf("expected a single webhook for default revision")
+	}
+	never := &metav1.LabelSelector{MatchLabels: map[string]string{labelDeactivated: "never-match"}}
+	wh := whs[0]
+	for i := range wh.Webhooks {
+		wh.Webhooks[i].NamespaceSelector, wh.Webhooks[i].ObjectSelector = never, never
+	}
+	_, err = k.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(k.ctx, &wh, metav1.UpdateOptions{})
+	return err
+}
+
+// deleteDeprecatedValidators is DeleteDeprecatedValidator: validating
+// webhooks labelled app=istiod whose name lacks "validator" (the base
+// chart's istiod-NS of 1.5-1.10).
+func (k *kube) deleteDeprecatedValidators() error {
+	l, err := k.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(k.ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	if err != nil {
+		return err
+	}
+	for _, v := range l.Items {
+		if !strings.Contains(v.Name, "validator") {
+			if err := k.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(k.ctx, v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 // prunable is one object `istioctl uninstall --revision` deletes.
 type prunable struct {
 	kind, ns, name string
+	gateway        bool // an IngressGateways/EgressGateways Deployment
 	del            func() error
 }
 
@@ -25,7 +26,7 @@ var pruneComponents = map[string]bool{"Pilot": true, "IngressGateways": true, "E
 // istio-validator-REV-NS.
 func (k *kube) prunableByRevision(ns, rev string) ([]prunable, error) {
 	c := &controlPlane{ns: ns, revision: rev}
-	canonical := map[string]bool{c.istiod(): true, c.injector(): true, c.validator(): true}
+	canonical := map[string]bool{c.istiod(): true, c.injector(): true, c.validator(): true, "istio-sidecar-injector" + suffix(rev): true}
 	want := func(m metav1.ObjectMeta) bool {
 		if m.Labels[labelRev] != c.revLabel() {
 			return false
@@ -34,7 +35,9 @@ func (k *kube) prunableByRevision(ns, rev string) ([]prunable, error) {
 	}
 	sel := metav1.ListOptions{LabelSelector: labelRev + "=" + c.revLabel()}
 	var out []prunable
-	add := func(kind, ns, name string, del func() error) { out = append(out, prunable{kind, ns, name, del}) }
+	add := func(kind, ns, name string, del func() error) {
+		out = append(out, prunable{kind: kind, ns: ns, name: name, del: del})
+	}
 	if l, err := k.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(k.ctx, sel); err == nil {
 		for _, o := range l.Items {
 			if want(o.ObjectMeta) {
@@ -63,6 +66,7 @@ func (k *kube) prunableByRevision(ns, rev string) ([]prunable, error) {
 			if want(o.ObjectMeta) {
 				n, s := o.Name, o.Namespace
 				add("Deployment", s, n, func() error { return k.cs.AppsV1().Deployments(s).Delete(k.ctx, n, bg) })
+				out[len(out)-1].gateway = strings.HasSuffix(o.Labels[labelComponent], "Gateways")
 			}
 		}
 	}
@@ -90,26 +94,42 @@ func (k *kube) prunableByRevision(ns, rev string) ([]prunable, error) {
 			}
 		}
 	}
-	if _, err := k.dyn.Resource(iopGVR).Namespace(ns).Get(k.ctx, c.iopName(), metav1.GetOptions{}); err == nil {
-		add("IstioOperator", ns, c.iopName(), func() error {
-			return k.dyn.Resource(iopGVR).Namespace(ns).Delete(k.ctx, c.iopName(), metav1.DeleteOptions{})
-		})
+	// The revision's IstioOperator, wherever it is (getIstioOperatorCR lists
+	// them in every namespace).
+	if l, err := k.dyn.Resource(iopGVR).List(k.ctx, metav1.ListOptions{}); err == nil {
+		for _, o := range l.Items {
+			if o.GetName() == c.iopName() {
+				n, s := o.GetName(), o.GetNamespace()
+				add("IstioOperator", s, n, func() error { return k.dyn.Resource(iopGVR).Namespace(s).Delete(k.ctx, n, metav1.DeleteOptions{}) })
+			}
+		}
 	}
 	return out, nil
 }
 
+// uninstallFlags are uninstall's own (operator/cmd/mesh/uninstall.go): up to
+// 1.19 it declares --istioNamespace without a shorthand, which shadows the
+// root's -i, so `uninstall -i NS` fails with "unknown shorthand flag".
+func (t *istioctl) uninstallFlags() []flag {
+	fl := []flag{strFlag("revision", "r"), boolFlag("skip-confirmation", "y"), boolFlag("purge"), boolFlag("force"),
+		strFlag("filename", "f"), strFlag("set", "s"), strFlag("manifests", "d"), boolFlag("dry-run"), boolFlag("verbose", "v")}
+	if t.uninstallOwnsIstioNS() {
+		fl = append(fl, strFlag("istioNamespace"), strFlag("kubeconfig", "c"), strFlag("context"))
+	}
+	return fl
+}
+
 func (t *istioctl) uninstall(args []string) error {
-	f, err := t.parse(args, strFlag("revision", "r"), boolFlag("skip-confirmation", "y"), boolFlag("purge"), boolFlag("force"),
-		strFlag("filename", "f"), strFlag("set", "s"), strFlag("manifests", "d"), boolFlag("dry-run"))
+	f, err := t.parse(args, t.uninstallFlags()...)
 	if err != nil {
 		return err
-	}
-	if len(f.args) > 0 {
-		return fmt.Errorf("istioctl uninstall does not take arguments")
 	}
 	rev := f.str("revision")
 	if rev == "" && !f.boolean("purge", false) {
 		return fmt.Errorf("at least one of the --revision (or --set revision=<revision>), --filename or --purge flags must be set")
+	}
+	if len(f.args) > 0 {
+		return fmt.Errorf("istioctl uninstall does not take arguments")
 	}
 	k, err := t.kube(f)
 	if err != nil {
@@ -135,13 +155,26 @@ func (t *istioctl) uninstall(args []string) error {
 		}
 		objs = append(objs, o...)
 	}
-	var names []string
+	// preCheckWarnings: confirmation is needed for proxies still on the
+	// revision and for gateways about to be removed (or for --purge); the
+	// prune list is shown only with --verbose.
+	var names, gateways []string
 	for _, o := range objs {
 		names = append(names, pruneName(o))
+		if o.kind == "Deployment" && o.gateway {
+			gateways = append(gateways, o.ns+"/"+o.name)
+		}
 	}
-	msg := ""
-	if len(names) > 0 {
-		msg = fmt.Sprintf("To be pruned resources from the cluster: %s\n", strings.Join(names, ","))
+	if len(objs) == 0 && !f.boolean("purge", false) {
+		fmt.Fprintln(t.out, "No resources will be pruned from the cluster. Please double check the input configs")
+		return nil
+	}
+	need, msg := false, ""
+	if f.boolean("purge", false) {
+		need, msg = true, "All Istio resources will be pruned from the cluster\n"
+	}
+	if f.boolean("verbose", false) {
+		msg += fmt.Sprintf("The following resources will be pruned from the cluster: %s\n", strings.Join(names, ","))
 	}
 	proxies, _ := k.proxies()
 	var pids []string
@@ -151,11 +184,17 @@ func (t *istioctl) uninstall(args []string) error {
 		}
 	}
 	if len(pids) > 0 {
-		msg += fmt.Sprintf("There are still proxies pointing to the control plane revision %s:\n%s. If you proceed with the uninstall, these proxies will become detached from any control plane and will not function correctly.. ", rev, strings.Join(pids, " \n"))
+		need = true
+		msg += fmt.Sprintf("There are still %d proxies pointing to the control plane revision %s\n%s\nIf you proceed with the uninstall, these proxies will become detached from any control plane and will not function correctly.\n", len(pids), rev, strings.Join(pids, "\n"))
 	}
-	if f.boolean("skip-confirmation", false) || f.boolean("dry-run", false) {
-		fmt.Fprintln(t.out, msg)
-	} else if msg != "" && !confirm(msg+"Proceed? (y/N)", t.out) {
+	if len(gateways) > 0 {
+		need = true
+		msg += fmt.Sprintf("You are about to remove the following gateways: %s. To avoid downtime, please quit this command and reinstall the gateway(s) with a revision that is not being removed from the cluster.\n", strings.Join(gateways, ","))
+	}
+	switch {
+	case f.boolean("skip-confirmation", false):
+		fmt.Fprint(t.out, msg)
+	case need && !confirm(msg+"Proceed? (y/N)", t.out):
 		fmt.Fprintln(t.out, "Cancelled.")
 		return exitCode(1)
 	}
@@ -164,7 +203,7 @@ func (t *istioctl) uninstall(args []string) error {
 	}
 	for _, o := range objs {
 		if err := o.del(); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("failed to prune control plane resources by revision: %v", err)
+			return fmt.Errorf("failed to delete control plane resources by revision: %v", err)
 		}
 		fmt.Fprintf(t.out, "  Removed %s.\n", pruneName(o))
 	}

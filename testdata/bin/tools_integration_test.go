@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-dev/cairn/steps/kubetest"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,10 +58,27 @@ func TestAsmcliInstall(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "Couldn't find yaml file nope.yaml") {
 		t.Errorf("missing overlay: %s", r)
 	}
+	c := bg(t)
+	_, err = env.Clientset.CoreV1().Services("istio-system").Get(c, "istiod", metav1.GetOptions{})
+	firstInstall := apierrors.IsNotFound(err)
 	r = mustRun(t, cmd{tool: script, args: append(base, "--fleet_id", "f", "--custom_overlay", overlay), dir: dir})
 	wantContains(t, "asmcli install", r.stderr, "Successfully installed ASM.", "istio.io/rev="+rev)
-
-	c := bg(t)
+	if firstInstall {
+		// The validation webhook fix: Service istiod, by a client-side kubectl apply.
+		t.Cleanup(func() {
+			_ = env.Clientset.CoreV1().Services("istio-system").Delete(context.Background(), "istiod", metav1.DeleteOptions{})
+		})
+		wantContains(t, "asmcli install", r.stderr, "Installing validation webhook fix...")
+		svc, err := env.Clientset.CoreV1().Services("istio-system").Get(c, "istiod", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.Spec.Selector["istio.io/rev"] != rev || svc.Labels["release"] != "istio" ||
+			!strings.Contains(svc.Annotations["kubectl.kubernetes.io/last-applied-configuration"], `"istio.io/rev":"`+rev+`"`) ||
+			len(svc.ManagedFields) != 1 || svc.ManagedFields[0].Manager != kubectlCSAManager {
+			t.Errorf("Service istiod: selector %v, annotations %v, managed by %+v", svc.Spec.Selector, svc.Annotations, svc.ManagedFields)
+		}
+	}
 	d, err := env.Clientset.AppsV1().Deployments("istio-system").Get(c, "istiod-"+rev, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -82,15 +100,18 @@ func TestAsmcliInstall(t *testing.T) {
 		t.Errorf("installed-state does not record the overlay: %v", iop.Object["spec"])
 	}
 	// The istioctl asmcli leaves in the output dir is of the installed release.
-	for _, p := range []string{"output/asm-1.14/istioctl", "output/istioctl", "output/istio-" + release + "/bin/istioctl"} {
+	for _, p := range []string{"output/istioctl", "output/istio-" + release + "/bin/istioctl"} {
 		if r := mustRun(t, cmd{tool: filepath.Join(dir, p), args: []string{"version", "--remote=false"}}); r.stdout != release+"\n" {
 			t.Errorf("%s version: %s", p, r)
 		}
 	}
 	tag := kubetest.UniqueName("asm", 20)
 	cleanupWebhook(t, env, "istio-revision-tag-"+tag)
-	mustRun(t, cmd{tool: filepath.Join(dir, "output/asm-1.14/istioctl"), args: []string{"tag", "set", tag, "--revision", rev, "--overwrite"}})
-	r = mustRun(t, cmd{tool: filepath.Join(dir, "output/asm-1.14/istioctl"), args: []string{"tag", "list"}})
+	if _, err := os.Stat(filepath.Join(dir, "output/asm-1.14")); !os.IsNotExist(err) {
+		t.Errorf("asmcli 1.14 makes no output/asm-1.14 (seed 002's path): %v", err)
+	}
+	mustRun(t, cmd{tool: filepath.Join(dir, "output/istioctl"), args: []string{"tag", "set", tag, "--revision", rev, "--overwrite"}})
+	r = mustRun(t, cmd{tool: filepath.Join(dir, "output/istioctl"), args: []string{"tag", "list"}})
 	wantContains(t, "tag list", r.stdout, tag)
 }
 
@@ -126,7 +147,10 @@ func TestManagedASMAndMeshEnable(t *testing.T) {
 	reset := func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = env.Dynamic.Resource(dpcGVR).Delete(c, managedRevision, metav1.DeleteOptions{})
+		for _, ch := range managedChannels {
+			_ = env.Dynamic.Resource(dpcGVR).Delete(c, ch.name, metav1.DeleteOptions{})
+			_ = env.Dynamic.Resource(cprGVR).Namespace("istio-system").Delete(c, ch.name, metav1.DeleteOptions{})
+		}
 		_ = env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(c, "istiod-"+managedRevision, metav1.DeleteOptions{})
 		_ = env.Clientset.CoreV1().ConfigMaps("istio-system").Delete(c, optionsConfigMap, metav1.DeleteOptions{})
 	}
@@ -154,8 +178,15 @@ func TestManagedASMAndMeshEnable(t *testing.T) {
 		s, _, _ := unstructured.NestedString(d.Object, "status", "state")
 		return s
 	}
-	if s := state(); s != "" {
-		t.Fatalf("DataPlaneControl state before mesh enable = %q, want none", s)
+	// install_asm 1.11 applies the DataPlaneControl CRD, not an object, and
+	// a ControlPlaneRevision per channel.
+	if _, err := env.Dynamic.Resource(dpcGVR).Get(c, managedRevision, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("DataPlaneControl before mesh enable: %v, want none", err)
+	}
+	if cpr, err := env.Dynamic.Resource(cprGVR).Namespace("istio-system").Get(c, managedRevision, metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	} else if ch, _, _ := unstructured.NestedString(cpr.Object, "spec", "channel"); ch != "rapid" {
+		t.Errorf("ControlPlaneRevision %s channel %q", managedRevision, ch)
 	}
 	// Same flags again: no warning; different flags: a warning.
 	if r := mustRun(t, cmd{tool: "install_asm", args: args, env: e, dir: dir}); strings.Contains(r.stderr, "WARNING") {
@@ -169,7 +200,7 @@ func TestManagedASMAndMeshEnable(t *testing.T) {
 		t.Errorf("mesh enable without a project: %s", r)
 	}
 	start := time.Now()
-	mustRun(t, cmd{tool: "gcloud", args: []string{"alpha", "container", "hub", "mesh", "enable", "--project=p1"}, env: e})
+	mustRun(t, cmd{tool: "gcloud", args: []string{"container", "fleet", "mesh", "enable", "--project=p1"}, env: e})
 	if s := state(); s != "" {
 		t.Fatalf("DataPlaneControl state right after mesh enable = %q; it must become ready only later", s)
 	}
@@ -229,7 +260,7 @@ func TestBmctlUpgrade(t *testing.T) {
 	install(t, "bmctl", "1.12.1")
 	kc := os.Getenv("KUBECONFIG")
 
-	if r := mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"version"}}); !strings.HasPrefix(r.stdout, "bmctl version: 1.12.1-gke.") {
+	if r := mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"version"}}); !strings.Contains(r.stdout, "] bmctl version: 1.12.1-gke.") || !strings.HasPrefix(r.stdout, "[") {
 		t.Errorf("bmctl version: %s", r)
 	}
 	// Docker down: systemctl says so and bmctl refuses before touching anything.
@@ -261,6 +292,12 @@ func TestBmctlUpgrade(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	// The upgrade's preflight checks alone: nothing changes.
+	r = mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"check", "preflight", "-c", cluster, "--kubeconfig", kc}, dir: dir})
+	wantContains(t, "check preflight", r.stdout, "Please check the logs at bmctl-workspace/"+cluster+"/log/check-preflight-", "Waiting for preflight check job to finish... OK")
+	if v, s := version(cluster), field(cluster, "status"); v != "1.12.0" || s != "" {
+		t.Fatalf("spec and status version after check preflight: %q %q", v, s)
+	}
 	r = mustRun(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", cluster, "--kubeconfig", kc}, dir: dir})
 	logPath := strings.TrimPrefix(strings.SplitN(r.stdout, "\n", 2)[0], "Please check the logs at ")
 	if !strings.HasPrefix(logPath, "bmctl-workspace/"+cluster+"/log/upgrade-cluster-") {
@@ -288,9 +325,11 @@ func TestBmctlUpgrade(t *testing.T) {
 	for _, tc := range []struct{ from, want string }{{"1.10.5", "at most one minor version"}, {"1.13.0", "downgrading a cluster is not supported"}} {
 		name := kubetest.UniqueName("bm", 30)
 		env.CreateBareMetalCluster(t, ns, name, tc.from)
-		r := invoke(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", name, "--kubeconfig", kc}})
-		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || version(name) != tc.from {
-			t.Errorf("upgrade from %s with bmctl 1.12.1: want refusal %q and version unchanged: %s", tc.from, tc.want, r)
+		for _, op := range [][]string{{"check", "preflight"}, {"upgrade", "cluster"}} {
+			r := invoke(t, cmd{tool: "bmctl-1.12.1", args: append(op, "-c", name, "--kubeconfig", kc)})
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) || version(name) != tc.from {
+				t.Errorf("%v from %s with bmctl 1.12.1: want refusal %q and version unchanged: %s", op, tc.from, tc.want, r)
+			}
 		}
 	}
 	if r := invoke(t, cmd{tool: "bmctl-1.12.1", args: []string{"upgrade", "cluster", "-c", "no-such-cluster", "--kubeconfig", kc}}); r.code != 1 || !strings.Contains(r.stderr, "not found") {
@@ -321,7 +360,7 @@ func TestInvocationLog(t *testing.T) {
 		tool string
 		exit int
 		arg  string
-	}{{"istioctl", 0, "version"}, {"istioctl", 1, "bogus"}, {"asmcli", 0, "--version"}, {"systemctl", 0, "is-active"}}
+	}{{"istioctl", 0, "version"}, {"istioctl", 64, "bogus"}, {"asmcli", 0, "--version"}, {"systemctl", 0, "is-active"}}
 	if len(got) != len(want) {
 		t.Fatalf("%d log lines, want %d: %+v", len(got), len(want), got)
 	}
