@@ -109,8 +109,8 @@ func TestLockedFileNamesHolder(t *testing.T) {
 				t.Fatalf("no elapsed in %q", s)
 			}
 			el, _ := time.ParseDuration(m[1])
-			if el < 500*time.Millisecond || el > 3*time.Second {
-				t.Errorf("Open gave up after %v, want about the 1s default", el)
+			if el < 500*time.Millisecond {
+				t.Errorf("Open gave up after %v, before the 1s default timeout", el)
 			}
 			t.Logf("helper gave up after %v (process wall time %v): %s", el, wall, strings.TrimSpace(s))
 		})

@@ -30,7 +30,8 @@ const exitCodesHelp = `EXIT CODES:
    0    done, or paused at a gate waiting for approval
    1    a step failed; fix the cause, then cairn resume
    2    bad flags, arguments, parameters or playbook
-   3    journal locked, unreadable or tampered, or no such run
+   3    journal locked, unreadable, full or tampered, no such run, or a record
+        too large for it (4 MiB)
    4    refused: another cairn run holds the cluster lock; or resume, rollback or
         approve refused (changed playbook, params or cluster; nothing to do)
    5    cluster unreachable or kubeconfig unusable
@@ -69,7 +70,8 @@ func exitCode(err error) int {
 		errors.As(err, &held):
 		return ExitRefused
 	case errors.Is(err, journal.ErrLocked), errors.Is(err, journal.ErrNewerSchema), errors.Is(err, journal.ErrNotJournal),
-		errors.Is(err, journal.ErrNoJournal), errors.Is(err, journal.ErrRunNotFound), errors.Is(err, journal.ErrTampered):
+		errors.Is(err, journal.ErrNoJournal), errors.Is(err, journal.ErrRunNotFound), errors.Is(err, journal.ErrTampered),
+		errors.Is(err, journal.ErrUnreadable), errors.Is(err, journal.ErrTooLarge):
 		return ExitJournal
 	}
 	// Failed steps (*workflow.StepError) and anything unforeseen.

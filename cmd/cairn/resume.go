@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-dev/cairn/workflow/action"
@@ -58,9 +60,12 @@ cluster lock while it works (see cairn run --help).
 
 func (o *resumeOptions) run(c *cli.Context, g *globals) error {
 	if o.plan {
-		_, entries, err := g.cfg.ResumePlan(o.ResumeOptions)
+		id, entries, err := g.cfg.ResumePlan(o.ResumeOptions)
 		if err != nil {
 			return err
+		}
+		if o.output == "table" {
+			fmt.Fprintf(g.stdout, "run %s\n", id)
 		}
 		return printPlan(g.stdout, o.output, entries)
 	}

@@ -27,6 +27,8 @@ type runRow struct {
 	Duration string            `json:"duration" yaml:"duration"`
 	User     string            `json:"user" yaml:"user"`
 	Target   map[string]string `json:"target,omitempty" yaml:"target,omitempty"`
+	// Damage says why the run cannot be read whole; its status is "damaged".
+	Damage string `json:"damage,omitempty" yaml:"damage,omitempty"`
 }
 
 func newRunsCommand() *cli.Command {
@@ -76,18 +78,30 @@ func (o *runsOptions) run(g *globals) error {
 	tw := newTable(g.stdout)
 	row(tw, "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "BY", "TARGET")
 	for _, r := range rows {
-		row(tw, r.ID, r.Playbook, r.Status, r.Started.Local().Format("2006-01-02 15:04:05"), r.Duration, r.User, cluster.TargetString(r.Target))
+		row(tw, r.ID, r.Playbook, r.Status, r.Started.Format("2006-01-02 15:04:05 UTC"), r.Duration, r.User, cluster.TargetString(r.Target))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Damage != "" {
+			fmt.Fprintf(g.stdout, "\nrun %s is damaged: %s\n", r.ID, r.Damage)
+		}
+	}
+	return nil
 }
 
 func summaryRow(s journal.RunSummary) runRow {
+	if s.Err != nil {
+		return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: "damaged", Started: s.Run.Started.UTC(),
+			User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target, Damage: s.Err.Error()}
+	}
 	st := workflow.StatusOf(s.Last)
 	end := s.Last.Time
 	if end.IsZero() {
 		end = s.Run.Started
 	}
-	return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: string(st), Started: s.Run.Started,
+	return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: string(st), Started: s.Run.Started.UTC(),
 		Duration: end.Sub(s.Run.Started).Round(time.Second).String(), User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target}
 }
 

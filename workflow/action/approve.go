@@ -1,6 +1,8 @@
 package action
 
 import (
+	"context"
+
 	"github.com/cairn-dev/cairn/journal"
 )
 
@@ -13,7 +15,7 @@ type ApproveOptions struct {
 // whose journal does not verify: an approval chained onto a tampered
 // history would bless it.
 func (c *Config) Approve(o ApproveOptions) (journal.Event, error) {
-	db, err := c.OpenJournal(false)
+	db, err := c.OpenJournal(context.Background(), false)
 	if err != nil {
 		return journal.Event{}, err
 	}

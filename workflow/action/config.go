@@ -8,6 +8,7 @@
 package action
 
 import (
+	"context"
 	"os"
 	"os/user"
 	"sync"
@@ -89,7 +90,11 @@ func mustRegister(err error) {
 }
 
 // OpenJournal opens the configured journal; readers never wait for a run.
-func (c *Config) OpenJournal(readOnly bool) (*journal.DB, error) {
+// A commit held up by another process (a suspended reader, say) is logged
+// as a warning and waited out until ctx ends, rather than failing a step of
+// a long run; what the journal wants the user to know (a migration, a
+// re-initialised empty file) is logged at info level.
+func (c *Config) OpenJournal(ctx context.Context, readOnly bool) (*journal.DB, error) {
 	path := c.JournalPath
 	if path == "" {
 		p, err := journal.DefaultPath()
@@ -98,7 +103,22 @@ func (c *Config) OpenJournal(readOnly bool) (*journal.DB, error) {
 		}
 		path = p
 	}
-	return journal.Open(path, journal.Options{ReadOnly: readOnly})
+	return journal.Open(path, journal.Options{
+		ReadOnly:  readOnly,
+		OnBlocked: c.onBlocked(ctx),
+		Notify:    func(msg string) { c.Log.Info().Str("journal", path).Msg(msg) },
+	})
+}
+
+// onBlocked warns and keeps a held-up commit waiting until ctx ends.
+func (c *Config) onBlocked(ctx context.Context) func(*journal.BlockedError) bool {
+	return func(b *journal.BlockedError) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		c.Log.Warn().Str("journal", b.Path).Dur("waited", b.Waited).Msg(b.Error() + "; still waiting")
+		return true
+	}
 }
 
 // engine builds the engine for one action on db.

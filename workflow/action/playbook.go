@@ -104,6 +104,9 @@ func (c *Config) reloadPlaybook(run journal.Run) (*playbooks.Playbook, error) {
 func NewestUnfinished(db *journal.DB) (string, error) {
 	var id string
 	err := db.ScanRuns(func(s journal.RunSummary) bool {
+		if s.Err != nil {
+			return true // damaged: resuming it would be refused; name it to resume it
+		}
 		st := workflow.StatusOf(s.Last)
 		if st.Finished() || st == workflow.StatusRollingBack || st == workflow.StatusRollbackFailed {
 			return true

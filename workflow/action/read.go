@@ -1,6 +1,7 @@
 package action
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -10,7 +11,7 @@ import (
 
 // Runs lists the journal's runs, newest first; limit <= 0 means all.
 func (c *Config) Runs(limit int) ([]journal.RunSummary, error) {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +29,7 @@ type Shown struct {
 
 // Show replays a run from the journal.
 func (c *Config) Show(runID string) (*Shown, error) {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ type Verification struct {
 // Verify checks one run, or every run when runID is "". A run that fails is
 // reported in the list; only a journal that cannot be read is an error.
 func (c *Config) Verify(runID string) ([]Verification, error) {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func (c *Config) Verify(runID string) ([]Verification, error) {
 
 // Export writes a run's record and events as JSON lines.
 func (c *Config) Export(runID string, w io.Writer) error {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (c *Config) Run(ctx context.Context, o RunOptions) (workflow.Outcome, error
 		return workflow.Outcome{}, err
 	}
 	defer b.release()
-	db, err := c.OpenJournal(false)
+	db, err := c.OpenJournal(ctx, false)
 	if err != nil {
 		return workflow.Outcome{}, err
 	}
@@ -58,7 +58,7 @@ func (c *Config) Rollback(ctx context.Context, o ResumeOptions) (workflow.Outcom
 }
 
 func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (workflow.Outcome, error) {
-	db, err := c.OpenJournal(false)
+	db, err := c.OpenJournal(ctx, false)
 	if err != nil {
 		return workflow.Outcome{}, err
 	}
@@ -90,7 +90,7 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 // RollbackPlan tells what rollback would undo and pass over, newest first,
 // touching neither the journal's contents nor the cluster.
 func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
 // ResumePlan tells what resume would skip, re-check, re-run or wait on,
 // touching neither the journal's contents nor the cluster.
 func (c *Config) ResumePlan(o ResumeOptions) (string, []workflow.PlanEntry, error) {
-	db, err := c.OpenJournal(true)
+	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return "", nil, err
 	}
