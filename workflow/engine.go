@@ -53,6 +53,9 @@ type Engine struct {
 	// Lock, if set, is held while a run's steps execute, so that two runs
 	// never act on one cluster at once. nil means no lock (exec-only runs).
 	Lock ClusterLock
+	// Reaper, if set, kills what a killed cairn left running for the
+	// run's unfinished instances, before resume or rollback goes on.
+	Reaper Reaper
 }
 
 // New returns an Engine with a real clock and sleep.
@@ -191,6 +194,9 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 	}
 	if err := r.noteTakeover(held); err != nil {
 		return Outcome{RunID: req.RunID}, err
+	}
+	if err := e.killLeftovers(ctx, r); err != nil {
+		return Outcome{RunID: req.RunID}, lockLost(ctx, err)
 	}
 	out, err := e.execute(ctx, r)
 	return out, lockLost(ctx, err)

@@ -42,6 +42,9 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 	if err := r.noteTakeover(held); err != nil {
 		return out, err
 	}
+	if err := e.killLeftovers(ctx, r); err != nil {
+		return out, lockLost(ctx, err)
+	}
 	for _, key := range r.undoOrder() {
 		if err := e.undo(ctx, r, key); err != nil {
 			if ctx.Err() != nil {

@@ -129,5 +129,6 @@ func (c *Config) engine(db *journal.DB) *workflow.Engine {
 	}
 	e.User, e.Host, e.Version = c.User, c.Host, c.Version
 	e.OnUpdate, e.OnProgress = c.OnUpdate, c.OnProgress
+	e.Reaper = steps.Reaper{}
 	return e
 }
