@@ -177,9 +177,8 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 	if err != nil {
 		return Outcome{RunID: req.RunID}, err
 	}
-	switch r.state.Status {
-	case StatusSucceeded, StatusRolledBack, StatusRollingBack, StatusRollbackFailed:
-		return Outcome{RunID: req.RunID, Status: r.state.Status}, &NotResumableError{RunID: req.RunID, Status: r.state.Status}
+	if err := resumable(req.RunID, r.state.Status); err != nil {
+		return Outcome{RunID: req.RunID, Status: r.state.Status}, err
 	}
 	ctx, held, unlock, err := e.lockRun(ctx, req.RunID, "resume")
 	if err != nil {
@@ -200,6 +199,15 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 	}
 	out, err := e.execute(ctx, r)
 	return out, lockLost(ctx, err)
+}
+
+// resumable refuses runs that resume cannot continue.
+func resumable(runID string, st Status) error {
+	switch st {
+	case StatusSucceeded, StatusRolledBack, StatusRollingBack, StatusRollbackFailed:
+		return &NotResumableError{RunID: runID, Status: st}
+	}
+	return nil
 }
 
 // Load replays a run from the journal.

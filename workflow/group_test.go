@@ -312,7 +312,7 @@ func TestGroupPlanIsItemMajor(t *testing.T) {
 		t.Fatalf("plan %v\nwant %v", got, want)
 	}
 	out := h.startCrashing(pb, nil, 6)
-	plan, err := h.eng.ResumePlan(out.RunID, pb, vals)
+	plan, _, err := h.eng.ResumePlan(ResumeRequest{RunID: out.RunID, Playbook: pb})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,19 @@ func Plan(pb *playbooks.Playbook, vals playbooks.Values) []PlanEntry {
 }
 
 // ResumePlan tells, for a journaled run, which instances resume would skip,
-// re-check, re-run or wait on.
-func (e *Engine) ResumePlan(runID string, pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, error) {
-	st, err := e.Load(runID)
+// re-check, re-run or wait on. It refuses as Resume would (a finished run;
+// a changed playbook text or parameters without Force), so that a plan
+// never shows work that resume would not do; the cluster is not compared,
+// since a plan does not connect. forced lists what Force would override.
+func (e *Engine) ResumePlan(req ResumeRequest) (entries []PlanEntry, forced []string, err error) {
+	r, err := e.reopen(req, "resume")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return plan(pb, vals, st), nil
+	if err := resumable(req.RunID, r.state.Status); err != nil {
+		return nil, nil, err
+	}
+	return plan(req.Playbook, r.vals, r.state), r.forced, nil
 }
 
 func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry {

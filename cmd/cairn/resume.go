@@ -60,14 +60,17 @@ cluster lock while it works (see cairn run --help).
 
 func (o *resumeOptions) run(c *cli.Context, g *globals) error {
 	if o.plan {
-		id, entries, err := g.cfg.ResumePlan(o.ResumeOptions)
+		id, planned, err := g.cfg.ResumePlan(o.ResumeOptions)
 		if err != nil {
 			return err
 		}
 		if o.output == "table" {
 			fmt.Fprintf(g.stdout, "run %s\n", id)
+			for _, d := range planned.Forced {
+				fmt.Fprintf(g.stdout, "--force overrides: %s\n", d)
+			}
 		}
-		return printPlan(g.stdout, o.output, entries)
+		return printPlan(g.stdout, o.output, planned.Entries)
 	}
 	out, err := g.cfg.Resume(c.Context, o.ResumeOptions)
 	g.progress.stop()

@@ -62,3 +62,26 @@ func TestRollbackPlanAndRefusalPastPointOfNoReturn(t *testing.T) {
 		t.Errorf("effects:\n%s", effects)
 	}
 }
+
+// resume --plan refuses what resume would refuse (D20): a plan never shows
+// the edited text as if resume would run it. With --force it plans it and
+// says what the override covers.
+func TestResumePlanRefusesAChangedPlaybook(t *testing.T) {
+	dir := t.TempDir()
+	j := filepath.Join(dir, "j.db")
+	play := filepath.Join(dir, "p.yaml")
+	text := "apiVersion: cairn/v1\nkind: Playbook\nmetadata: {name: p}\nsteps:\n  - id: g\n    gate: {message: go}\n  - id: s\n    exec: {argv: [/bin/sh, -c, 'echo old']}\n"
+	os.WriteFile(play, []byte(text), 0o600)
+	if r := cairn(t, j, "run", play); r.code != ExitOK {
+		t.Fatal(r.stderr)
+	}
+	os.WriteFile(play, []byte(strings.Replace(text, "echo old", "echo new", 1)), 0o600)
+	plan, resume := cairn(t, j, "resume", "--plan"), cairn(t, j, "resume")
+	if plan.code != ExitRefused || plan.code != resume.code || !strings.Contains(plan.stderr, "the playbook text changed") {
+		t.Fatalf("resume --plan: exit %d (resume: %d)\n%s%s", plan.code, resume.code, plan.stdout, plan.stderr)
+	}
+	forced := cairn(t, j, "resume", "--plan", "--force")
+	if forced.code != ExitOK || !strings.Contains(forced.stdout, "--force overrides: the playbook text changed") {
+		t.Fatalf("resume --plan --force: exit %d\n%s%s", forced.code, forced.stdout, forced.stderr)
+	}
+}

@@ -108,25 +108,27 @@ func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
 
 // ResumePlan tells what resume would skip, re-check, re-run or wait on,
 // touching neither the journal's contents nor the cluster.
-func (c *Config) ResumePlan(o ResumeOptions) (string, []workflow.PlanEntry, error) {
+func (c *Config) ResumePlan(o ResumeOptions) (string, ResumePlanned, error) {
 	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
-		return "", nil, err
+		return "", ResumePlanned{}, err
 	}
 	defer db.Close()
 	if o.RunID == "" {
 		if o.RunID, err = NewestUnfinished(db); err != nil {
-			return "", nil, err
+			return "", ResumePlanned{}, err
 		}
 	}
-	run, pb, err := c.trustedRun(db, o.RunID)
+	_, pb, err := c.trustedRun(db, o.RunID)
 	if err != nil {
-		return o.RunID, nil, err
+		return o.RunID, ResumePlanned{}, err
 	}
-	vals, err := workflow.ResumeValues(pb, run, o.Params.Set, o.Params.File)
-	if err != nil {
-		return o.RunID, nil, err
-	}
-	entries, err := c.engine(db).ResumePlan(o.RunID, pb, vals)
-	return o.RunID, entries, err
+	entries, forced, err := c.engine(db).ResumePlan(workflow.ResumeRequest{RunID: o.RunID, Playbook: pb, Set: o.Params.Set, File: o.Params.File, Force: o.Force})
+	return o.RunID, ResumePlanned{Entries: entries, Forced: forced}, err
+}
+
+// ResumePlanned is what resume would do, and what its --force overrides.
+type ResumePlanned struct {
+	Entries []workflow.PlanEntry
+	Forced  []string
 }
