@@ -5,6 +5,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -256,10 +257,24 @@ func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 	return r, nil
 }
 
-// journalForced records the differences that --force overrode.
+// journalForced records the differences that --force overrode. The last
+// event also carries what the run is from then on (its parameters, and the
+// playbook text when that changed), so that a later plain resume compares
+// with, and falls back to, what was forced rather than the original.
 func (r *runCtx) journalForced() error {
-	for _, d := range r.forced {
-		if err := r.append(journal.Event{Type: EvRunForced, User: r.e.User, Evidence: d}); err != nil {
+	for i, d := range r.forced {
+		ev := journal.Event{Type: EvRunForced, User: r.e.User, Evidence: d}
+		if i == len(r.forced)-1 {
+			fd := forcedData{Params: r.vals.Redacted(r.pb)}
+			if r.pb.Digest != r.run.Digest {
+				fd.Digest, fd.Source = r.pb.Digest, string(r.pb.Source)
+				if !strings.HasPrefix(r.pb.File, "journal:") {
+					fd.Origin = r.pb.File
+				}
+			}
+			ev.Data, _ = json.Marshal(fd)
+		}
+		if err := r.append(ev); err != nil {
 			return err
 		}
 	}

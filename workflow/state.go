@@ -151,6 +151,16 @@ type itemsData struct {
 	Items []string `json:"items"`
 }
 
+// forcedData is what a forced resume made the run: its parameters
+// (redacted) and, when the text changed, the playbook's digest, origin and
+// text.
+type forcedData struct {
+	Params map[string]string `json:"params,omitempty"`
+	Digest string            `json:"digest,omitempty"`
+	Origin string            `json:"origin,omitempty"`
+	Source string            `json:"source,omitempty"`
+}
+
 type commentData struct {
 	Comment string `json:"comment,omitempty"`
 }
@@ -215,6 +225,19 @@ func (s *State) apply(e journal.Event) {
 	switch e.Type {
 	case EvRunResumed:
 		s.Resumes++
+	case EvRunForced:
+		var d forcedData
+		if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
+			if d.Params != nil {
+				s.Run.Params = d.Params
+			}
+			if d.Digest != "" {
+				s.Run.Digest, s.Run.Source = d.Digest, []byte(d.Source)
+				if d.Origin != "" {
+					s.Run.PlaybookFile = d.Origin
+				}
+			}
+		}
 	case EvItemsFrozen:
 		var d itemsData
 		if json.Unmarshal(e.Data, &d) == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,49 @@ func TestResumePlanRefusesAChangedPlaybook(t *testing.T) {
 	forced := cairn(t, j, "resume", "--plan", "--force")
 	if forced.code != ExitOK || !strings.Contains(forced.stdout, "--force overrides: the playbook text changed") {
 		t.Fatalf("resume --plan --force: exit %d\n%s%s", forced.code, forced.stdout, forced.stderr)
+	}
+}
+
+// A forced override is the run's state from then on (D7): a later plain
+// resume keeps the forced parameters and, with the file gone, the forced
+// playbook text; show displays them.
+func TestForcedOverrideIsKept(t *testing.T) {
+	dir := t.TempDir()
+	j := filepath.Join(dir, "j.db")
+	play := filepath.Join(dir, "p.yaml")
+	out := filepath.Join(dir, "out")
+	text := fmt.Sprintf(`apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: p}
+params:
+  mode: {type: string, default: bad}
+steps:
+  - id: g1
+    gate: {message: one}
+  - id: g2
+    gate: {message: two}
+  - id: s
+    exec: {argv: [/bin/sh, -c, 'echo "v1 $0" >> %s', "${params.mode}"]}
+`, out)
+	os.WriteFile(play, []byte(text), 0o600)
+	if r := cairn(t, j, "run", play); r.code != ExitOK {
+		t.Fatal(r.stderr)
+	}
+	id := strings.Fields(cairn(t, j, "runs", "-q").stdout)[0]
+	cairn(t, j, "approve", id, "g1")
+	os.WriteFile(play, []byte(strings.Replace(text, `"v1 $0"`, `"v2 $0"`, 1)), 0o600)
+	if r := cairn(t, j, "resume", id, "--force", "-p", "mode=ok"); r.code != ExitOK {
+		t.Fatalf("forced resume: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := cairn(t, j, "show", id); !strings.Contains(r.stdout, "mode=ok") {
+		t.Errorf("show after the forced resume:\n%s", r.stdout)
+	}
+	cairn(t, j, "approve", id, "g2")
+	os.Remove(play)
+	if r := cairn(t, j, "resume", id); r.code != ExitOK {
+		t.Fatalf("plain resume after the override: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "v2 ok\n" {
+		t.Errorf("the step ran as %q, want the forced text and parameter (\"v2 ok\")", b)
 	}
 }

@@ -61,15 +61,20 @@ func resolveParams(pb *playbooks.Playbook, p Params) (playbooks.Values, error) {
 // trustedRun loads a journaled run and its playbook, refusing a run whose
 // history does not verify: acting on it could repeat or skip a step.
 func (c *Config) trustedRun(db *journal.DB, id string) (journal.Run, *playbooks.Playbook, error) {
-	run, err := db.Run(id)
-	if err != nil {
-		return run, nil, err
+	if _, err := db.Run(id); err != nil {
+		return journal.Run{}, nil, err
 	}
 	if err := db.Verify(id); err != nil {
-		return run, nil, &UntrustedError{RunID: id, Err: err}
+		return journal.Run{}, nil, &UntrustedError{RunID: id, Err: err}
 	}
-	pb, err := c.reloadPlaybook(run)
-	return run, pb, err
+	// The run as its events leave it: a forced resume changes its
+	// parameters and playbook text from then on.
+	st, err := c.engine(db).Load(id)
+	if err != nil {
+		return journal.Run{}, nil, err
+	}
+	pb, err := c.reloadPlaybook(st.Run)
+	return st.Run, pb, err
 }
 
 // UntrustedError is a run whose journal does not verify, so nothing acts
