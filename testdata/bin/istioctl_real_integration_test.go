@@ -282,8 +282,10 @@ func checkAppProxy(t *testing.T, env *kubetest.Env, ns, image, rev string) {
 			continue
 		}
 		n++
-		if proxyImage(p) != image || p.Labels["istio.io/rev"] != rev {
-			t.Errorf("%s/%s: istio-proxy %q, istio.io/rev=%q; want %s, %s", ns, p.Name, proxyImage(p), p.Labels["istio.io/rev"], image, rev)
+		// The sidecar template records the revision in an annotation
+		// (injection-template.yaml), never as a label.
+		if proxyImage(p) != image || p.Annotations["istio.io/rev"] != rev || p.Labels["istio.io/rev"] != "" {
+			t.Errorf("%s/%s: istio-proxy %q, annotation istio.io/rev=%q, label %q; want %s, annotation %s, no label", ns, p.Name, proxyImage(p), p.Annotations["istio.io/rev"], p.Labels["istio.io/rev"], image, rev)
 		}
 	}
 	if n == 0 {

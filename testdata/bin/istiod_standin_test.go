@@ -69,20 +69,23 @@ func TestStandinInject(t *testing.T) {
 		t.Fatal(err)
 	}
 	var containers []corev1.Container
-	var labels map[string]string
+	var labels, annotations map[string]string
 	for _, op := range ops {
 		switch op.Path {
 		case "/spec/containers":
 			_ = json.Unmarshal(op.Value, &containers)
 		case "/metadata/labels":
 			_ = json.Unmarshal(op.Value, &labels)
+		case "/metadata/annotations":
+			_ = json.Unmarshal(op.Value, &annotations)
 		}
 	}
 	if len(containers) != 2 || containers[1].Name != "istio-proxy" || containers[1].Image != "registry.istio.io/release/proxyv2:1.31-dev" {
 		t.Errorf("plain pod: containers %+v, want app and istio-proxy registry.istio.io/release/proxyv2:1.31-dev", containers)
 	}
-	if labels["istio.io/rev"] != "b" || labels["app"] != "web" {
-		t.Errorf("plain pod: labels %v, want istio.io/rev=b (the revision) and its own", labels)
+	// 1.18+ templates record the revision as an annotation, not a label.
+	if annotations["istio.io/rev"] != "b" || labels["istio.io/rev"] != "" || labels["app"] != "web" {
+		t.Errorf("plain pod: labels %v, annotations %v, want annotation istio.io/rev=b (the revision), no such label, and its own labels", labels, annotations)
 	}
 
 	for _, tc := range []struct {
