@@ -53,3 +53,52 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// Each built-in marks exactly its points of no return irreversible, each
+// with a reason, and the unconditional gate right before it (the loader
+// only demands one somewhere since the previous irreversible step) says
+// that what it approves cannot be undone.
+func TestBuiltinPointsOfNoReturn(t *testing.T) {
+	want := map[string]map[string]string{ // irreversible step -> its gate
+		"istio-canary-tags":     {"uninstall-old": "ready-to-uninstall-old"},
+		"asm-revision-upgrade":  {"delete-old-control-plane": "ready-to-finish"},
+		"asm-asmcli-canary":     {"delete-old-control-plane": "ready-to-remove-old"},
+		"asm-managed-migration": {"delete-in-cluster-control-plane": "ready-to-remove-in-cluster"},
+		"anthos-bm-upgrade":     {"upgrade": "approve-upgrade"},
+		"demo":                  {},
+	}
+	cfg := &action.Config{}
+	for _, name := range playbooks.BuiltinNames() {
+		pb, _, err := cfg.LoadPlaybook(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("%s: no expectation for its points of no return", name)
+			continue
+		}
+		got := map[string]string{}
+		gate := ""
+		for _, s := range pb.Steps {
+			if s.Kind == "gate" && s.When == nil && s.Group == nil {
+				gate = s.ID
+			}
+			if s.Irreversible == "" {
+				continue
+			}
+			got[s.ID] = gate
+			if len(s.Irreversible) < 40 {
+				t.Errorf("%s: step %s says too little about why it is irreversible: %q", name, s.ID, s.Irreversible)
+			}
+		}
+		if len(got) != len(w) {
+			t.Errorf("%s: irreversible steps and their gates %v, want %v", name, got, w)
+		}
+		for step, g := range w {
+			if got[step] != g {
+				t.Errorf("%s: step %s approved by gate %q, want irreversible after gate %q", name, step, got[step], g)
+			}
+		}
+	}
+}

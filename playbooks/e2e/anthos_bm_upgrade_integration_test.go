@@ -90,7 +90,6 @@ func (w *bmWorld) params(extra ...string) []string {
 	return append([]string{
 		"-p", "bmctl=" + w.bmctl,
 		"-p", "cluster=" + w.cluster,
-		"-p", "kubeconfig=" + w.h.env.Kubeconfig,
 		"-p", "workdir=" + w.workdir,
 		"-p", "targetVersion=" + bmTarget,
 		"-p", "nodeSelector=baremetal.cluster.gke.io/cluster=" + w.cluster,
@@ -225,10 +224,16 @@ func TestAnthosBmUpgrade(t *testing.T) {
 		t.Errorf("cairn show does not show the log path:\n%s", show.stdout)
 	}
 
-	// No rollback once bmctl has run: it fails and says what to do instead.
-	rb := w.h.cairn(nil, "rollback", run)
-	if rb.code != 1 || !strings.Contains(rb.stdout+rb.stderr, "which cannot downgrade a cluster: nothing was rolled back") {
-		t.Errorf("rollback after the upgrade: exit %d, want 1 and the reason\n%s\n%s", rb.code, rb.stdout, rb.stderr)
+	// bmctl acted on the run's cluster, through the kubeconfig cairn wrote
+	// for it, not on a file named by a parameter.
+	if n := w.h.fakeCalls(w.bmctl, "--kubeconfig", w.h.env.Kubeconfig); n != 0 {
+		t.Errorf("bmctl got the user's kubeconfig %d times, want the run's", n)
+	}
+	// No rollback once bmctl has run: it refuses, says why and what to do
+	// instead, and changes nothing.
+	w.h.assertPastNoReturn(run, "approve-upgrade", "upgrade")
+	if rb := w.h.cairn(nil, "rollback", run); !strings.Contains(rb.stderr, "cannot downgrade a cluster") || !strings.Contains(rb.stderr, "bmctl restore cluster") {
+		t.Errorf("rollback after the upgrade does not say why and what to do instead:\n%s", rb.stderr)
 	}
 	w.assertUpgraded()
 }

@@ -78,7 +78,6 @@ func (w *asmWorld) cleanup() {
 func (w *asmWorld) params() []string {
 	return []string{
 		"-p", "asmcli=" + w.newAsmcli,
-		"-p", "kubeconfig=" + w.h.env.Kubeconfig,
 		"-p", "fleetId=fleet",
 		"-p", "outputDir=" + w.out,
 		"-p", "customOverlay=" + w.overlay,
@@ -148,6 +147,15 @@ func TestAsmcliCanaryUpgrade(t *testing.T) {
 	if n := w.h.fakeCalls("install"); n != 1 {
 		t.Errorf("asmcli install ran %d times, want 1", n)
 	}
+	// asmcli installed into the run's cluster: the kubeconfig cairn wrote
+	// for it and its context, not the user's kubeconfig.
+	ctx := w.h.currentContext(w.h.env.Kubeconfig)
+	if n := w.h.fakeCalls(w.newAsmcli, "install", "--context", ctx); n != 1 {
+		t.Errorf("asmcli install --context %s ran %d times, want 1", ctx, n)
+	}
+	if n := w.h.fakeCalls(w.newAsmcli, "--kubeconfig", w.h.env.Kubeconfig); n != 0 {
+		t.Errorf("asmcli got the user's kubeconfig %d times, want the run's", n)
+	}
 	// Each app namespace was relabelled, checked, restarted and verified
 	// before the next one was relabelled.
 	if items := w.h.assertItemByItem(run, "relabel-app", "app-verify-labels", "app-restart", "app-verify"); len(items) != len(w.apps) {
@@ -169,6 +177,17 @@ func TestAsmcliCanaryUpgrade(t *testing.T) {
 	}
 	if svc != nil && svc.Annotations["kubectl.kubernetes.io/last-applied-configuration"] == "" {
 		t.Error("the istiod Service lost the client-side apply annotation asmcli gave it")
+	}
+	// The old revision is gone: rollback refuses rather than move the
+	// namespaces and the tag back onto it, and changes nothing.
+	w.h.assertPastNoReturn(run, "ready-to-remove-old", "delete-old-control-plane")
+	for _, ns := range w.namespaces() {
+		if l := w.nsLabels(ns); l["istio.io/rev"] != asmNewRev {
+			t.Errorf("namespace %s labels %v after the refused rollback", ns, l)
+		}
+	}
+	if got := w.tagRev(); got != asmNewRev || !w.istiodExists(asmNewRev) {
+		t.Errorf("after the refused rollback: tag default on %q, istiod %s present %v", got, asmNewRev, w.istiodExists(asmNewRev))
 	}
 }
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -45,7 +46,7 @@ type managedWorld struct {
 	oldRev     string   // asm-191-1, or default (plain istiod)
 	apps       []string // apps[0], the canary, uses istio-injection=enabled; the others istio.io/rev=OLD
 	gwNS       string   // for the new managed gateway
-	kubeconfig string   // a copy: gcloud get-credentials edits it
+	kubeconfig string   // cairn's: the cluster as GKE context mgdContext, and the remote context
 	out        string
 	playbook   string
 	before     map[string]map[string]string // namespace -> labels before the run
@@ -85,11 +86,16 @@ func newManagedWorld(t *testing.T, oldRev string) *managedWorld {
 		w.before[ns] = w.ns(ns).Labels
 	}
 	w.kubeconfig = w.kubeconfigCopy()
+	h.kubeconfig = w.kubeconfig // runs are bound to the GKE context
 	return w
 }
 
-// kubeconfigCopy copies the cluster's kubeconfig and adds a second context
-// for the same cluster, which stands for the remote cluster.
+// mgdContext is the GKE context gcloud names the cluster of the params.
+const mgdContext = "gke_cairn-e2e-project_us-central1-c_c1"
+
+// kubeconfigCopy copies the cluster's kubeconfig with its context renamed
+// to the GKE one (current) and a second context for the same cluster,
+// which stands for the remote cluster.
 func (w *managedWorld) kubeconfigCopy() string {
 	t := w.h.t
 	cfg, err := clientcmd.LoadFromFile(w.h.env.Kubeconfig)
@@ -97,7 +103,11 @@ func (w *managedWorld) kubeconfigCopy() string {
 		t.Fatal(err)
 	}
 	cur := *cfg.Contexts[cfg.CurrentContext]
-	cfg.Contexts[mgdRemoteContext] = &cur
+	remote := cur
+	delete(cfg.Contexts, cfg.CurrentContext)
+	cfg.Contexts[mgdContext] = &cur
+	cfg.CurrentContext = mgdContext
+	cfg.Contexts[mgdRemoteContext] = &remote
 	path := filepath.Join(w.h.dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
@@ -266,6 +276,10 @@ func (w *managedWorld) runToCanaryGate() string {
 
 func TestAsmManagedMigration(t *testing.T) {
 	w := newManagedWorld(t, "asm-191-1")
+	kubeconfigBefore, err := os.ReadFile(w.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := w.runToCanaryGate()
 	w.h.mustCairn(0, "approve", run, "canary-ok")
 	w.h.mustCairn(0, "resume", run) // to the last gate
@@ -275,16 +289,22 @@ func TestAsmManagedMigration(t *testing.T) {
 	w.h.mustCairn(0, "approve", run, "ready-to-remove-in-cluster")
 	w.h.mustCairn(0, "resume", run)
 	w.assertAfter()
+	// The in-cluster istiod is gone: rollback refuses rather than relabel
+	// the namespaces to it, and the cluster stays migrated.
+	w.h.assertPastNoReturn(run, "ready-to-remove-in-cluster", "delete-in-cluster-control-plane")
+	w.assertAfter()
 	// After the canary, the other namespaces one at a time, in order.
 	got := w.h.assertItemByItem(run, "migrate-label", "migrate-restart", "migrate-status", "migrate-verify")
 	if want := w.apps[1:]; !slices.Equal(got, want) {
 		t.Errorf("the other namespaces ran in the order %v, want %v", got, want)
 	}
-	// gcloud get-credentials made the GKE context current in the tools' kubeconfig.
-	if kc, err := clientcmd.LoadFromFile(w.kubeconfig); err != nil {
-		t.Error(err)
-	} else if kc.CurrentContext != "gke_cairn-e2e-project_us-central1-c_c1" {
-		t.Errorf("current context %q after get-credentials", kc.CurrentContext)
+	// gcloud get-credentials wrote into the tools' kubeconfig of the run's
+	// cluster, never into the user's.
+	if n := w.h.fakeCalls("get-credentials", "c1"); n != 1 {
+		t.Errorf("gcloud get-credentials ran %d times, want 1", n)
+	}
+	if after, err := os.ReadFile(w.kubeconfig); err != nil || !bytes.Equal(after, kubeconfigBefore) {
+		t.Errorf("the user's kubeconfig changed during the run (%v)", err)
 	}
 	// The remote secret holds a token: it is in a mode-600 file, never in the journal.
 	sec, err := w.h.env.Clientset.CoreV1().Secrets("istio-system").Get(bg(t), "istio-remote-secret-"+mgdRemoteName, metav1.GetOptions{})
@@ -366,6 +386,7 @@ func TestAsmManagedMigrationRefusals(t *testing.T) {
 		setup      func()
 		env        []string
 	}{
+		{"bound to another context", "cairn is bound to context " + mgdRemoteContext + ", but install_asm and gcloud act on GKE cluster c1", append(w.params(), "--context", mgdRemoteContext), nil, nil},
 		{"no Workload Identity", "Workload Identity is not enabled", w.params(), nil, []string{"CAIRN_FAKE_GKE_WORKLOAD_POOL="}},
 		{"old control plane missing", "asm-999-9", with("oldRev", "asm-999-9"), nil, nil},
 		{"gateway in istio-system", "do not deploy gateways in istio-system", with("gatewayNamespace", "istio-system"), nil, nil},

@@ -74,6 +74,9 @@ type harness struct {
 	journal string
 	lockNS  string
 	fakeLog string
+	// kubeconfig, if set, is cairn's KUBECONFIG instead of the cluster's
+	// own (a run bound to another context of the same cluster).
+	kubeconfig string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -170,7 +173,11 @@ func (h *harness) cairn(extraEnv []string, args ...string) result {
 	}
 	full := append([]string{"--journal", h.journal}, args...)
 	cmd := exec.Command(cairnBin, full...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.env.Kubeconfig, "CAIRN_FAKEBINS_LOG="+h.fakeLog)
+	kubeconfig := h.env.Kubeconfig
+	if h.kubeconfig != "" {
+		kubeconfig = h.kubeconfig
+	}
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "CAIRN_FAKEBINS_LOG="+h.fakeLog)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -228,6 +228,10 @@ func TestIstioCanaryTagsUpgrade(t *testing.T) {
 	if len(verified) != len(w.apps)-1 {
 		t.Errorf("%d other namespaces verified, want %d", len(verified), len(w.apps)-1)
 	}
+	// The old revision is uninstalled: rollback refuses rather than move
+	// the tag back onto nothing, and the cluster stays as the run left it.
+	w.h.assertPastNoReturn(run, "ready-to-uninstall-old", "uninstall-old")
+	w.assertAfter()
 }
 
 func TestIstioCanaryTagsRollback(t *testing.T) {

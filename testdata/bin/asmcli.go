@@ -99,6 +99,21 @@ var asmFlags = []flag{
 	strFlag("mode", "m"), boolFlag("print_config"),
 }
 
+// asmcliFlags are the options of asmcli's parse_args at release-1.14,
+// word for word (install_asm 1.11 has its own, asmFlags).
+var asmcliFlags = []flag{
+	strFlag("cluster_location", "l"), strFlag("cluster_name", "n"), strFlag("kubeconfig", "kc"), strFlag("context", "ctx"),
+	strFlag("project_id", "p"), strFlag("mode", "m"), strFlag("fleet_id"), strFlag("network_id"), strFlag("ca", "c"),
+	strFlag("ca_pool"), strFlag("option", "o"), strFlag("custom_overlay", "co"), boolFlag("enable_all", "e"),
+	boolFlag("enable_cluster_roles"), boolFlag("enable_cluster_labels"), boolFlag("enable_gcp_apis"), boolFlag("enable_gcp_iam_roles"),
+	boolFlag("enable_gcp_components"), boolFlag("enable_registration"), boolFlag("enable_namespace_creation"),
+	boolFlag("enable_meshconfig_init"), boolFlag("managed"), boolFlag("legacy"), boolFlag("use_vpcsc"), boolFlag("use_managed_cni"),
+	boolFlag("disable_canonical_service"), boolFlag("print_config"), strFlag("service_account", "s"), strFlag("key_file", "k"),
+	strFlag("output_dir", "D"), boolFlag("dry_run"), boolFlag("only_validate"), boolFlag("only_enable"), strFlag("ca_cert"),
+	strFlag("ca_key"), strFlag("root_cert"), strFlag("cert_chain"), strFlag("revision_name", "r"), strFlag("platform"),
+	strFlag("channel"), boolFlag("offline"), boolFlag("verbose", "v"), boolFlag("help", "h"), boolFlag("version"), boolFlag("disable_ui"),
+}
+
 func runAsmcli(inv *invocation) int {
 	s := &scriptTool{name: "asmcli", inv: inv}
 	release := asmRelease(inv)
@@ -110,7 +125,10 @@ func runAsmcli(inv *invocation) int {
 		return 0
 	}
 	sub := inv.args[0]
-	f, err := parseFlags(inv.args[1:], asmFlags, parseOpts{underscoreDash: true})
+	if msg := asmcliArgError(inv.args[1:]); msg != "" {
+		return s.fatal("%s", msg)
+	}
+	f, err := parseFlags(inv.args[1:], asmcliFlags, parseOpts{underscoreDash: true})
 	if err != nil {
 		return s.fatal("%s", strings.Replace(err.Error(), "unknown flag: ", "Unknown option ", 1))
 	}
@@ -142,6 +160,43 @@ func runAsmcli(inv *invocation) int {
 		profile = "asm-gcp"
 	}
 	return s.installInCluster(f, release, rev, profile)
+}
+
+// asmcliArgError refuses what asmcli's parse_args (release-1.14) refuses
+// before any flag takes effect: its case patterns match whole words only
+// (-p, --project_id, --project-id, --kc, --ctx; no --flag=value, no -pVALUE,
+// no --p), anything else is "Unknown option WORD"; and arg_required wants a
+// value after each option that takes one, neither empty nor starting with
+// "-": "Option WORD requires an argument."
+// Each option with an underscore also has a dashed form, but for
+// --disable_ui; --mode (deprecated, ignored) takes its value unchecked.
+func asmcliArgError(args []string) string {
+	takes := map[string]flag{}
+	for _, fl := range asmcliFlags {
+		for _, n := range fl.names {
+			if len(n) == 1 {
+				takes["-"+n] = fl
+				continue
+			}
+			takes["--"+n] = fl
+			if fl.names[0] != "disable_ui" {
+				takes["--"+strings.ReplaceAll(n, "_", "-")] = fl
+			}
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		fl, known := takes[a]
+		switch {
+		case !known:
+			return "Unknown option " + a
+		case fl.value && fl.names[0] != "mode" && (i+1 >= len(args) || args[i+1] == "" || strings.HasPrefix(args[i+1], "-")):
+			return "Option " + a + " requires an argument."
+		case fl.value:
+			i++
+		}
+	}
+	return ""
 }
 
 // validate checks what the real asmcli checks before touching the cluster.

@@ -88,6 +88,15 @@ func TestScriptRefusals(t *testing.T) {
 		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", kc, "--platform", "multicloud"}, code: 2, stderr: `--fleet_id is required`},
 		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", filepath.Join(dir, "nope")}, code: 2, stderr: `Couldn't find file`},
 		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", kc, "--ca", "vault"}, code: 2, stderr: `CA must be one of`},
+		// parse_args: whole words only, and arg_required after each option with a value.
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig=" + kc}, code: 2, stderr: `^asmcli: \[ERROR\]: Unknown option --kubeconfig=`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "-p" + "proj"}, code: 2, stderr: `Unknown option -pproj`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", kc, "--trust_fleet_identity"}, code: 2, stderr: `Unknown option --trust_fleet_identity`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", kc, "--context"}, code: 2, stderr: `^asmcli: \[ERROR\]: Option --context requires an argument\.`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kubeconfig", kc, "--context", "", "--platform", "gcp"}, code: 2, stderr: `Option --context requires an argument\.`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"install", "--kc", kc, "--ctx", "--platform", "gcp"}, code: 2, stderr: `Option --ctx requires an argument\.`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"validate", "--kc", kc, "--ctx", "c1", "--platform", "multicloud", "--fleet_id", "f", "--co", kc}, code: 0, stderr: `Successfully validated`},
+		{tool: "asmcli", version: "1.14.0-asm.0", args: []string{"validate", "--kubeconfig", kc, "--context", "c1", "--platform", "multicloud", "--fleet-id", "f", "-c", "mesh_ca"}, code: 0, stderr: `Successfully validated`},
 		{tool: "install_asm", version: "1.11.2-asm.17", args: []string{"--mode", "install", "-p", "p", "-l", "l"}, code: 2, stderr: `Missing value for --cluster_name`},
 		{tool: "install_asm", version: "1.11.2-asm.17", args: []string{"--mode", "uninstall", "-p", "p", "-l", "l", "-n", "c"}, code: 2, stderr: `Mode must be one of`},
 	})

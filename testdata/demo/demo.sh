@@ -123,7 +123,7 @@ say "BEFORE: ASM $old_rev installed by its pinned asmcli, gateway and three apps
 echo "(set up by cairn itself: testdata/demo/before.yaml, with a journal of its own)"
 printf 'apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec: {}\n' >"$work/overlay.yaml"
 CAIRN_FAKEBINS_LOG=$work/before-calls.log "$cairn" --journal "$work/before.db" --log-level warn \
-	run testdata/demo/before.yaml -p asmcli="$bins/asmcli_1130-0" -p kubeconfig="$KUBECONFIG" \
+	run testdata/demo/before.yaml -p asmcli="$bins/asmcli_1130-0" \
 	-p outputDir="$work/asmcli-out-$old_rev" -p customOverlay="$work/overlay.yaml" \
 	-p oldRev="$old_rev" -p oldVersion="$old_release" >"$work/before.out" 2>&1 ||
 	die "setting up the BEFORE state failed: $(cat "$work/before.out")"
@@ -135,7 +135,7 @@ run "$cairn" playbooks show asm-asmcli-canary | sed '/^PARAMETERS/,/^$/d'
 
 export CAIRN_JOURNAL=$work/journal.db CAIRN_FAKEBINS_LOG=$work/calls.log
 params=(
-	-p asmcli="$bins/asmcli_1140-0" -p kubeconfig="$KUBECONFIG" -p fleetId=demo-fleet
+	-p asmcli="$bins/asmcli_1140-0" -p fleetId=demo-fleet
 	-p outputDir="$work/asmcli-out-$new_rev" -p customOverlay="$work/overlay.yaml"
 	-p oldRev="$old_rev" -p newRev="$new_rev" -p newVersion="$new_release"
 	-p gatewayNamespace="$gateway_ns" -p namespaces="$(
