@@ -6,7 +6,7 @@ BIN     := bin/cairn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-unit vet fuzz demo bench clean istioctl
+.PHONY: all build test test-unit vet fuzz demo bench clean istioctl kubectl
 
 all: build
 
@@ -28,13 +28,19 @@ test-unit:
 
 # Everything, once: unit and integration tests run in one go test pass with
 # the local control plane up, and it is stopped whatever the result.
-test: vet istioctl
-	CAIRN_ISTIOCTL="$$(testdata/istioctl/build.sh | tail -n 1)" $(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
+test: vet istioctl kubectl
+	CAIRN_ISTIOCTL="$$(testdata/istioctl/build.sh | tail -n 1)" CAIRN_KUBECTL="$$(testdata/kubectl/build.sh | tail -n 1)" $(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
 
 # The real istioctl, built from the istio.io/istio Go module and cached
 # (testdata/istioctl/build.sh; about 10 minutes the first time).
 istioctl:
 	@testdata/istioctl/build.sh >/dev/null
+
+# The real kubectl, built from the k8s.io/kubectl Go module at the control
+# plane's release and cached (testdata/kubectl/build.sh), for playbooks whose
+# exec steps run plain kubectl.
+kubectl:
+	@testdata/kubectl/build.sh >/dev/null
 
 # The fuzz target's seed corpus runs in every go test; this searches further.
 fuzz:

@@ -117,16 +117,23 @@ func (k *kubeRun) start(args ...string) *proc {
 
 func (k *kubeRun) startJournal(journal string, args ...string) *proc {
 	k.t.Helper()
-	p := &proc{t: k.t, cmd: k.command(journal, args...), more: make(chan struct{}, 1), done: make(chan struct{})}
+	return startProc(k.t, k.command(journal, args...))
+}
+
+// startProc starts cmd, a cairn command, in the background; the test's
+// cleanup kills it if it is still running.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
 	p.cmd.Stdout = &p.stdout
 	pipe, err := p.cmd.StderrPipe()
 	if err != nil {
-		k.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		k.t.Fatal(err)
+		t.Fatal(err)
 	}
-	k.t.Cleanup(func() {
+	t.Cleanup(func() {
 		select {
 		case <-p.done:
 		default:

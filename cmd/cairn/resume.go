@@ -26,8 +26,11 @@ effect is not in place. Secret parameters are never journaled: pass them
 again with -p. A changed playbook text, changed parameters or a different
 cluster are refused unless --force, which is journaled. A different cluster
 is one with another server URL or kube-system UID; reaching the same cluster
-through another kubeconfig context is fine. Like run, resume holds the
-cluster lock while it works (see cairn run --help).
+through another kubeconfig context is fine. Without --context, resume uses
+the kubeconfig context that reaches the run's cluster, not the current one,
+so a run started with --context b goes on in b (and the tools its steps run
+get a kubeconfig for b). Like run, resume holds the cluster lock while it
+works (see cairn run --help).
 
    cairn resume --plan      what would be skipped, re-checked and re-run
    cairn resume 20261122-101500-3fa2c1 -p token=...`,

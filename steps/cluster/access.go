@@ -18,6 +18,10 @@ type Access struct {
 	Timeout       time.Duration // connecting, locking; 0 means DefaultTimeout
 	Log           zerolog.Logger
 
+	// recorded is the cluster a resumed run was recorded against; see
+	// Recorded.
+	recorded map[string]string
+
 	once sync.Once
 	conn *Connection
 	err  error
@@ -28,10 +32,25 @@ type Access struct {
 // which may well run kubectl.
 func (a *Access) Explicit() bool { return a.Source.Kubeconfig != "" || a.Source.Context != "" }
 
+// Recorded names the cluster a run was recorded against, before the first
+// Connection: when the operator gave no context, the kubeconfig's context
+// that reaches that cluster is used instead of the current one, so that
+// `cairn resume` and `cairn rollback` act on the run's cluster whatever the
+// shell's current context is. A context given with --context is used as
+// given; either way the run's cluster identity is compared afterwards.
+func (a *Access) Recorded(target map[string]string) { a.recorded = target }
+
 // Connection loads the kubeconfig, once.
 func (a *Access) Connection() (*Connection, error) {
 	a.once.Do(func() {
 		a.conn, a.err = Load(a.Source)
+		if a.err == nil && a.Source.Context == "" && len(a.recorded) > 0 {
+			if name := contextFor(a.conn.Raw, a.conn.Context, a.recorded); name != a.conn.Context {
+				a.Log.Info().Str("context", name).Str("current", a.conn.Context).
+					Msg("using the kubeconfig context that reaches the run's cluster, not the current one")
+				a.conn, a.err = Load(Source{Kubeconfig: a.Source.Kubeconfig, Context: name})
+			}
+		}
 		if a.err == nil {
 			a.conn.Timeout = a.Timeout
 		}

@@ -39,22 +39,27 @@ func RealIstioctl(t testing.TB) string {
 	return realIstioctl.path
 }
 
-func findRealIstioctl() (string, error) {
-	if p := os.Getenv(EnvIstioctl); p != "" {
+func findRealIstioctl() (string, error) { return builtTool(EnvIstioctl, "istioctl") }
+
+// builtTool returns $env if set (checked to be an executable file), else the
+// path that testdata/NAME/build.sh prints as its last line (it builds into
+// a content-addressed cache on first use).
+func builtTool(env, name string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		st, err := os.Stat(p)
 		if err != nil {
-			return "", fmt.Errorf("$%s=%s: %w (unset it to build one with testdata/istioctl/build.sh)", EnvIstioctl, p, err)
+			return "", fmt.Errorf("$%s=%s: %w (unset it to build one with testdata/%s/build.sh)", env, p, err, name)
 		}
 		if st.IsDir() || st.Mode()&0o111 == 0 {
-			return "", fmt.Errorf("$%s=%s is not an executable file", EnvIstioctl, p)
+			return "", fmt.Errorf("$%s=%s is not an executable file", env, p)
 		}
 		return p, nil
 	}
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", fmt.Errorf("cannot locate testdata/istioctl")
+		return "", fmt.Errorf("cannot locate testdata/%s", name)
 	}
-	script := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "istioctl", "build.sh")
+	script := filepath.Join(filepath.Dir(file), "..", "..", "testdata", name, "build.sh")
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(script)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

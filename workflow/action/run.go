@@ -72,6 +72,9 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 	if err != nil {
 		return workflow.Outcome{RunID: o.RunID}, err
 	}
+	if c.Cluster != nil {
+		c.Cluster.Recorded(run.Target)
+	}
 	b, err := c.bind(ctx, pb, run.Target)
 	if err != nil {
 		return workflow.Outcome{RunID: o.RunID}, err
