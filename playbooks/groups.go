@@ -65,8 +65,8 @@ func (l *loader) group(i int, n *yaml.Node) {
 	}
 	if p, ok := keys["maxParallel"]; ok {
 		if mp, ok := l.integer(p.val, "maxParallel"); ok {
-			if mp < 1 {
-				l.errorf(p.val, "maxParallel must be at least 1, got %d", mp)
+			if mp < 1 || mp > MaxParallelLimit {
+				l.errorf(p.val, "maxParallel must be between 1 and %d, got %d", MaxParallelLimit, mp)
 			} else {
 				g.MaxParallel = mp
 			}

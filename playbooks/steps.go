@@ -169,8 +169,8 @@ func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 			switch {
 			case !hasForeach:
 				l.errorf(p.key, "maxParallel only applies to a step with foreach")
-			case mp < 1:
-				l.errorf(p.val, "maxParallel must be at least 1, got %d", mp)
+			case mp < 1 || mp > MaxParallelLimit:
+				l.errorf(p.val, "maxParallel must be between 1 and %d, got %d", MaxParallelLimit, mp)
 			default:
 				st.MaxParallel = mp
 			}
@@ -297,10 +297,16 @@ func (l *loader) foreach(n *yaml.Node, rc refCtx) *Foreach {
 			l.errorf(n, "foreach: the list is empty")
 		}
 		f.Items = []string{}
+		first := map[string]string{}
 		for _, e := range n.Content {
 			if isNull(e) {
 				l.errorf(e, "foreach: items must not be null")
 			} else if s, ok := l.scalarString(e, "foreach item"); ok {
+				if line, dup := first[s]; dup {
+					l.errorf(e, "foreach: duplicate item %q (first at %s); instances are keyed by item, so each must be unique", s, line)
+				} else {
+					first[s] = fmt.Sprintf("%d:%d", e.Line, e.Column)
+				}
 				f.Items = append(f.Items, s)
 				l.checkRefs([]strNode{{s, l.pos(e)}}, rc)
 			}

@@ -59,6 +59,11 @@ type Param struct {
 	Pos         Pos
 }
 
+// MaxParallelLimit caps maxParallel: each running instance holds a
+// goroutine, API watches and perhaps a process; a cluster upgrade gains
+// nothing from more at once, and a typo (1e9) must not exhaust memory.
+const MaxParallelLimit = 64
+
 // Playbook is a validated playbook. Source is the exact text that was loaded;
 // Digest is the hex sha256 of Source, recorded by runs so that resume can
 // refuse a playbook that changed underneath it.

@@ -79,11 +79,27 @@ func (e *Engine) items(ctx context.Context, r *runCtx, id string, fe *playbooks.
 		return items, nil
 	}
 	items, err := e.expand(ctx, r, fe)
+	if err == nil {
+		err = uniqueItems(items)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("step %s: foreach: %w", id, err)
 	}
 	data, _ := json.Marshal(itemsData{Items: items})
 	return items, r.append(journal.Event{Type: EvItemsFrozen, Step: id, Data: data})
+}
+
+// uniqueItems refuses a list naming an item twice: instances are keyed by
+// item, so the repeats would be merged silently ("3/3 done" for one).
+func uniqueItems(items []string) error {
+	seen := make(map[string]int, len(items))
+	for i, it := range items {
+		if j, ok := seen[it]; ok {
+			return fmt.Errorf("item %q appears twice (items %d and %d); each item must be unique", it, j+1, i+1)
+		}
+		seen[it] = i
+	}
+	return nil
 }
 
 func (e *Engine) expand(ctx context.Context, r *runCtx, fe *playbooks.Foreach) ([]string, error) {

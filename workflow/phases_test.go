@@ -290,3 +290,18 @@ steps:
 		t.Fatalf("undo calls %v, want only unprepare", got)
 	}
 }
+
+// A list that names an item twice is refused before any of its instances
+// runs (D16): instances are keyed by item, so the repeats would be merged
+// and reported as done.
+func TestForeachRefusesDuplicateItems(t *testing.T) {
+	h := newHarness(t)
+	pb := h.load(foreachBook)
+	_, err := h.start(pb, map[string]string{"namespaces": "ns1,ns2,ns1"})
+	if err == nil || !strings.Contains(err.Error(), `step relabel: foreach: item "ns1" appears twice (items 1 and 3)`) {
+		t.Fatalf("want the duplicate named, got %v", err)
+	}
+	if got := h.values(); len(got) != 0 {
+		t.Errorf("instances ran: %v", got)
+	}
+}
