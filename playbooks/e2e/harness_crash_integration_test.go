@@ -8,6 +8,13 @@ import "fmt"
 // every process, resuming after each kill and approving each of gates when
 // the run pauses there, until the run succeeds. It returns the run id.
 func (h *harness) runWithCrashes(k int, playbook string, params []string, gates ...string) string {
+	h.t.Helper()
+	return h.runWithCrashesAt(k, playbook, params, func(run, gate string) { h.mustCairn(0, "approve", run, gate) }, gates...)
+}
+
+// runWithCrashesAt is runWithCrashes with approve called for each gate the
+// run waits at instead of a plain `cairn approve`.
+func (h *harness) runWithCrashesAt(k int, playbook string, params []string, approve func(run, gate string), gates ...string) string {
 	t := h.t
 	t.Helper()
 	kill := []string{fmt.Sprintf("CAIRN_KILL_AFTER=%d", k)}
@@ -37,7 +44,7 @@ func (h *harness) runWithCrashes(k int, playbook string, params []string, gates 
 		if r.code == 0 {
 			for _, g := range gates {
 				if gateWaiting(evs, g) {
-					h.mustCairn(0, "approve", run, g)
+					approve(run, g)
 				}
 			}
 		}
