@@ -57,8 +57,14 @@ func (es Errors) errOrNil() error {
 
 // errs collects problems against one file.
 type errs struct {
-	file string
-	list Errors
+	file     string
+	list     Errors
+	warnings Errors
+}
+
+// warnf records something valid but likely wrong; it does not fail the load.
+func (c *errs) warnf(n *yaml.Node, format string, args ...any) {
+	c.warnings = append(c.warnings, &Error{Pos: c.pos(n), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (c *errs) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }

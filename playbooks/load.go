@@ -66,6 +66,7 @@ func Load(file string, src []byte, kinds KindRegistry) (*Playbook, error) {
 	if err := l.list.errOrNil(); err != nil {
 		return nil, err
 	}
+	l.pb.Warnings = l.warnings
 	return l.pb, nil
 }
 

@@ -151,6 +151,7 @@ func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 		kv := known[0]
 		spec, _ := l.kinds.Kind(kv.key.Value)
 		params, strs := l.decodeParams(kv.key.Value, kv.key, kv.val, spec)
+		l.lint(kv.key.Value, kv.val)
 		st.Action = Action{Kind: kv.key.Value, Params: params, Pos: l.pos(kv.key)}
 		l.checkRefs(strs, rc)
 		if self != nil {
@@ -284,6 +285,7 @@ func (l *loader) action(n *yaml.Node, what string, source bool) (*Action, []strN
 		return nil, nil
 	}
 	params, strs := l.decodeParams(key.Value, key, kvs[0].val, spec)
+	l.lint(key.Value, kvs[0].val)
 	return &Action{Kind: key.Value, Params: params, Pos: l.pos(key)}, strs
 }
 

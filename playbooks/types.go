@@ -78,6 +78,9 @@ type Playbook struct {
 	// ClusterRefs is set when a step uses ${cluster.kubeconfig} or
 	// ${cluster.context}: a run of it must be bound to a cluster.
 	ClusterRefs bool
+	// Warnings are things valid but likely wrong (a reference spliced into
+	// a shell script), with their positions; validate prints them.
+	Warnings Errors
 }
 
 // Kinds lists every step kind and item source the playbook uses, in steps,

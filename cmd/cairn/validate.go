@@ -14,7 +14,10 @@ func newValidateCommand() *cli.Command {
 		Description: `Checks everything that can be checked before a run: YAML syntax, unknown
 keys and wrong types at every level, duplicate or malformed step ids, unknown
 step kinds, each kind's parameters, durations, foreach/check/undo shapes, and
-every ${...} reference. Exits 2 if any file has an error.`,
+every ${...} reference. Exits 2 if any file has an error.
+
+Warnings (exit 0) point at what is valid but likely wrong, such as a
+${...} reference inside a "sh -c" script, where a value becomes code.`,
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
@@ -29,6 +32,9 @@ every ${...} reference. Exits 2 if any file has an error.`,
 				if err != nil {
 					errs = append(errs, err)
 					continue
+				}
+				for _, w := range pb.Warnings {
+					fmt.Fprintf(g.stdout, "%s: warning: %s\n", w.Pos, w.Msg)
 				}
 				fmt.Fprintf(g.stdout, "%s: ok (%s, %d steps)\n", ref, pb.Name, len(pb.Steps))
 			}

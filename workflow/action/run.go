@@ -20,6 +20,9 @@ func (c *Config) Run(ctx context.Context, o RunOptions) (workflow.Outcome, error
 	if err != nil {
 		return workflow.Outcome{}, err
 	}
+	for _, w := range pb.Warnings {
+		c.Log.Warn().Str("at", w.Pos.String()).Msg(w.Msg)
+	}
 	vals, err := resolveParams(pb, o.Params)
 	if err != nil {
 		return workflow.Outcome{}, err
