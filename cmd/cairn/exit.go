@@ -87,7 +87,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "cairn: %v\n", err)
+	fmt.Fprintf(stderr, "cairn: %s\n", printable(err.Error()))
 	for _, h := range hintsFor(invocationOf(app, args), err) {
 		fmt.Fprintf(stderr, "  %s: %s\n", h.why, h.line())
 	}

@@ -90,7 +90,7 @@ func (o *showOptions) run(g *globals) error {
 	if o.output != "table" {
 		return printData(g.stdout, o.output, v)
 	}
-	return printShow(g.stdout, v)
+	return printShow(printableWriter{g.stdout}, v)
 }
 
 func buildShow(st *workflow.State) showView {
