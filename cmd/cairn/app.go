@@ -36,6 +36,7 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError:              onUsageError,
+		Action:                    unknownCommand,
 		Flags:                     globalFlags(),
 		Commands: []*cli.Command{
 			newRunCommand(),
@@ -60,6 +61,9 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
 
 func setUsageErrors(c *cli.Command) {
 	c.OnUsageError = onUsageError
+	if c.Action == nil && len(c.Subcommands) > 0 {
+		c.Action = unknownCommand
+	}
 	for _, s := range c.Subcommands {
 		setUsageErrors(s)
 	}

@@ -82,7 +82,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 
 func TestFlagsAfterArguments(t *testing.T) {
 	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
-	got := interspersed(app, []string{"cairn", "run", "demo", "-p", "a=b", "--log-level", "debug", "--kubeconfig=k", "x"})
+	got, err := interspersed(app, []string{"cairn", "run", "demo", "-p", "a=b", "--log-level", "debug", "--kubeconfig=k", "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []string{"cairn", "--log-level", "debug", "run", "-p", "a=b", "--kubeconfig=k", "demo", "x"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)

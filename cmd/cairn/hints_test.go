@@ -71,7 +71,7 @@ func TestEveryHintRuns(t *testing.T) {
 // flags, whose values may be secrets.
 func TestHintLeavesFlagsOut(t *testing.T) {
 	app := newApp(nil, nil)
-	args := interspersed(app, []string{"cairn", "--journal", "j.db", "run", "demo", "-p", "token=hunter2", "--params-file", "p.yaml"})
+	args, _ := interspersed(app, []string{"cairn", "--journal", "j.db", "run", "demo", "-p", "token=hunter2", "--params-file", "p.yaml"})
 	inv := invocationOf(app, args)
 	if strings.Join(inv.cmd, " ") != "run" || strings.Join(inv.pos, " ") != "demo" {
 		t.Fatalf("invocation %+v", inv)
@@ -80,7 +80,8 @@ func TestHintLeavesFlagsOut(t *testing.T) {
 	if len(h) != 1 || h[0].line() != "cairn run demo --kubeconfig FILE" {
 		t.Errorf("hints %+v", h)
 	}
-	inv = invocationOf(app, interspersed(app, []string{"cairn", "journal", "verify", "r1"}))
+	args, _ = interspersed(app, []string{"cairn", "journal", "verify", "r1"})
+	inv = invocationOf(app, args)
 	if strings.Join(inv.cmd, " ") != "journal verify" || strings.Join(inv.pos, " ") != "r1" {
 		t.Errorf("nested command: %+v", inv)
 	}
