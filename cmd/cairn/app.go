@@ -18,13 +18,14 @@ after its side effect. If the process dies, the laptop sleeps or the network
 drops, "cairn resume" continues exactly where it stopped: nothing completed
 runs twice, nothing is skipped. The journal is the audit record afterwards.
 
-   cairn playbooks                      list the built-in playbooks
-   cairn validate my-upgrade.yaml       check a playbook, all errors at once
-   cairn plan demo                      show what would run, touching nothing
-   cairn run demo -p greeting=hello     start a run
-   cairn resume                         continue the newest unfinished run
-   cairn approve RUN STEP               let a run waiting at a gate go on
-   cairn show RUN                       the run's timeline, for the audit
+   cairn playbooks                          list the built-in playbooks
+   cairn validate my-upgrade.yaml           check a playbook, all errors at once
+   cairn plan demo -p workdir=/tmp/demo     show what would run, touching nothing
+   cairn run demo -p workdir=/tmp/demo      start a run (demo needs no cluster)
+   cairn resume                             continue the newest unfinished run
+   cairn approve RUN STEP                   let a run waiting at a gate go on
+   cairn show RUN                           the run's timeline, for the audit
+   cairn help COMMAND                       a command's flags and examples
 
 ` + exitCodesHelp,
 		Version:                   version,

@@ -27,9 +27,11 @@ cluster) is a point of no return: once a run has started one, rollback
 refuses (exit 4) and says which step was passed and why it cannot be
 undone, instead of undoing the steps around it.
 
-   cairn rollback RUN --plan      what would be undone, newest first Like resume, it
-refuses another cluster than the run's unless --force, and holds the cluster
-lock while it works (see cairn run --help).`,
+Like resume, it refuses another cluster than the run's unless --force, and
+holds the cluster lock while it works (see cairn run --help).
+
+   cairn rollback RUN --plan      what would be undone, newest first
+   cairn rollback RUN`,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"},
 			&cli.BoolFlag{Name: "plan", Usage: "print what rollback would undo and pass over, newest first, and do nothing"},
