@@ -13,7 +13,7 @@ type ApproveOptions struct {
 // whose journal does not verify: an approval chained onto a tampered
 // history would bless it.
 func (c *Config) Approve(o ApproveOptions) (journal.Event, error) {
-	db, err := c.OpenJournal(false)
+	db, err := c.openExisting()
 	if err != nil {
 		return journal.Event{}, err
 	}

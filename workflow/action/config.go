@@ -88,17 +88,35 @@ func mustRegister(err error) {
 	}
 }
 
+// JournalFile is the journal's path: JournalPath, else the default.
+func (c *Config) JournalFile() (string, error) {
+	if c.JournalPath != "" {
+		return c.JournalPath, nil
+	}
+	return journal.DefaultPath()
+}
+
 // OpenJournal opens the configured journal; readers never wait for a run.
 func (c *Config) OpenJournal(readOnly bool) (*journal.DB, error) {
-	path := c.JournalPath
-	if path == "" {
-		p, err := journal.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
+	path, err := c.JournalFile()
+	if err != nil {
+		return nil, err
 	}
 	return journal.Open(path, journal.Options{ReadOnly: readOnly})
+}
+
+// openExisting opens the journal for writing if it holds something: a
+// command that has nothing to act on must not leave a new journal (and its
+// lock file) behind. Like a read-only open, it returns journal.ErrNoJournal.
+func (c *Config) openExisting() (*journal.DB, error) {
+	ro, err := c.OpenJournal(true)
+	if err != nil {
+		return nil, err
+	}
+	if err := ro.Close(); err != nil {
+		return nil, err
+	}
+	return c.OpenJournal(false)
 }
 
 // engine builds the engine for one action on db.

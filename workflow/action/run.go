@@ -2,6 +2,9 @@ package action
 
 import (
 	"context"
+	"errors"
+
+	"github.com/cairn-dev/cairn/journal"
 
 	"github.com/cairn-dev/cairn/workflow"
 )
@@ -58,7 +61,10 @@ func (c *Config) Rollback(ctx context.Context, o ResumeOptions) (workflow.Outcom
 }
 
 func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (workflow.Outcome, error) {
-	db, err := c.OpenJournal(false)
+	db, err := c.openExisting()
+	if errors.Is(err, journal.ErrNoJournal) && o.RunID == "" {
+		return workflow.Outcome{}, &workflow.NotResumableError{}
+	}
 	if err != nil {
 		return workflow.Outcome{}, err
 	}
@@ -110,6 +116,9 @@ func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
 // touching neither the journal's contents nor the cluster.
 func (c *Config) ResumePlan(o ResumeOptions) (string, []workflow.PlanEntry, error) {
 	db, err := c.OpenJournal(true)
+	if errors.Is(err, journal.ErrNoJournal) && o.RunID == "" {
+		return "", nil, &workflow.NotResumableError{}
+	}
 	if err != nil {
 		return "", nil, err
 	}
