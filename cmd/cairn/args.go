@@ -58,7 +58,7 @@ func interspersed(app *cli.App, args []string) ([]string, error) {
 	}
 	path := strings.Join(append([]string{"cairn"}, out...), " ")
 	out = append(out, early...)
-	// `cairn help rnu` is a mistyped command, as `cairn rnu` is.
+	// "cairn help rnu" is a mistyped command, as "cairn rnu" is.
 	mistyped := len(rest) > 0 && !strings.HasPrefix(rest[0], "-") && len(cmds) > 0
 	if help && !mistyped {
 		out = append(out, "--help")

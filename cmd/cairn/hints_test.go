@@ -46,6 +46,7 @@ func TestEveryHintRuns(t *testing.T) {
 		"not configured":   {runInv, fmt.Errorf("x: %w", cluster.ErrNotConfigured)},
 		"lock namespace":   {runInv, &cluster.LockAccessError{Namespace: "kube-system", Err: errors.New("forbidden")}},
 		"journal locked":   {invocation{cmd: []string{"runs"}}, &journal.LockedError{Path: j}},
+		"no such run":      {inv, fmt.Errorf("x: %w", journal.ErrRunNotFound)},
 		"no playbook":      {runInv, &action.InputError{Err: &action.PlaybookNotFoundError{Ref: "x"}}},
 	}
 	fill := strings.NewReplacer("FILE", filepath.Join(dir, "absent-kubeconfig"), "VALUE", "v", "NAMESPACE", "cairn-locks")
