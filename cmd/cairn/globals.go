@@ -3,14 +3,12 @@ package main
 import (
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow/action"
 )
@@ -82,33 +80,6 @@ func clusterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "lock-namespace", Value: cluster.DefaultLockNamespace,
 			Usage: "`NAMESPACE` of the Lease (" + cluster.DefaultLockName + ") that keeps two runs off one cluster; every cairn against the cluster must use the same"},
 	}
-}
-
-func paramFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a parameter, `NAME=VALUE` (repeatable; lists are comma-separated)"},
-		&cli.StringFlag{Name: "params-file", Usage: "read parameters from a YAML `FILE` of NAME: VALUE (-p wins over it)"},
-	}
-}
-
-func readParams(c *cli.Context) (action.Params, error) {
-	set := map[string]string{}
-	for _, kv := range c.StringSlice("param") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return action.Params{}, usagef("-p %q: expected NAME=VALUE", kv)
-		}
-		set[k] = v
-	}
-	p := action.Params{Set: set}
-	if path := c.String("params-file"); path != "" {
-		f, err := playbooks.ParseParamsFile(path)
-		if err != nil {
-			return action.Params{}, usageError{err}
-		}
-		p.File = f
-	}
-	return p, nil
 }
 
 // oneArg returns the single argument or a usage error.

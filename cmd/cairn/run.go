@@ -34,7 +34,9 @@ the holder. A lease its holder stopped renewing for 60s is taken over, and
 the takeover is journaled. The lease is released when cairn exits or pauses.
 
    cairn run demo -p workdir=/tmp/demo -p pace=0s
-   cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod`,
+   cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod
+
+` + paramsHelp,
 		Flags: append(paramFlags(), clusterFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
