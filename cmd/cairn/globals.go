@@ -31,8 +31,9 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
+	term := terminalOf(g.stderr, os.Getenv)
 	var out io.Writer = g.stderr
-	if isTerminal(g.stderr) {
+	if term.statusLine {
 		g.status = newStatusLine(g.stderr)
 		out = g.status
 	}
@@ -41,11 +42,11 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	case "json":
 		w = out
 	case "console":
-		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(g.stderr)}
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !term.color}
 	case "auto":
 		w = out
-		if isTerminal(g.stderr) {
-			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		if term.tty {
+			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !term.color}
 		}
 	default:
 		return nil, usagef("--log-format %q: use console, json or auto", c.String("log-format"))
@@ -66,6 +67,23 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	}
 	g.cfg.User, g.cfg.Host = action.Identity()
 	return g, nil
+}
+
+// terminal is what stderr can show: escape codes only on a terminal that
+// understands them (not TERM=dumb, as in Emacs shells and some CI
+// consoles), and colours only where NO_COLOR (no-color.org) is unset.
+type terminal struct {
+	tty        bool // a person reads it: console logs by default
+	statusLine bool // a line rewritten in place, with \r and an erase code
+	color      bool
+}
+
+func terminalOf(w io.Writer, getenv func(string) string) terminal {
+	if !isTerminal(w) {
+		return terminal{}
+	}
+	capable := getenv("TERM") != "dumb"
+	return terminal{tty: true, statusLine: capable, color: capable && getenv("NO_COLOR") == ""}
 }
 
 func isTerminal(w io.Writer) bool {
