@@ -28,7 +28,7 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
    cairn help COMMAND                       a command's flags and examples
 
 ` + exitCodesHelp,
-		Version:                   version,
+		Version:                   cairnVersion(),
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		EnableBashCompletion:      true,

@@ -56,7 +56,7 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	g.cfg = &action.Config{
 		JournalPath: c.String("journal"),
 		Log:         log,
-		Version:     version,
+		Version:     cairnVersion(),
 		Cluster: &cluster.Access{
 			Source:        cluster.Source{Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
 			LockNamespace: c.String("lock-namespace"),
