@@ -31,6 +31,9 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
+	if d := c.Duration("request-timeout"); d < 0 {
+		return nil, usagef("--request-timeout %s: give a positive duration, e.g. 10s", d)
+	}
 	term := terminalOf(g.stderr, os.Getenv)
 	var out io.Writer = g.stderr
 	if term.statusLine {
@@ -60,6 +63,7 @@ func newGlobals(c *cli.Context) (*globals, error) {
 		Cluster: &cluster.Access{
 			Source:        cluster.Source{Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
 			LockNamespace: c.String("lock-namespace"),
+			Timeout:       c.Duration("request-timeout"),
 			Log:           log,
 		},
 		OnUpdate:   withFailpoint(g.progress.update),
@@ -95,6 +99,8 @@ func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default $KUBECONFIG, then ~/.kube/config)"},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT` to use (default: the current context)"},
+		&cli.DurationFlag{Name: "request-timeout", Value: cluster.DefaultTimeout,
+			Usage: "how long to keep trying to reach the cluster (`DURATION`, e.g. 10s) before giving up with exit 5"},
 		&cli.StringFlag{Name: "lock-namespace", Value: cluster.DefaultLockNamespace,
 			Usage: "`NAMESPACE` of the Lease (" + cluster.DefaultLockName + ") that keeps two runs off one cluster; every cairn against the cluster must use the same"},
 	}

@@ -33,7 +33,7 @@ func (a *Access) Connection() (*Connection, error) {
 	a.once.Do(func() {
 		a.conn, a.err = Load(a.Source)
 		if a.err == nil {
-			a.conn.Timeout = a.Timeout
+			a.conn.Timeout, a.conn.Log = a.Timeout, a.Log
 		}
 	})
 	return a.conn, a.err
