@@ -62,3 +62,15 @@ type kindError struct {
 
 func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
+
+// runError wraps err from op on run id. A missing run is one sentence, not
+// "run X: run not found".
+func (db *DB) runError(op, id string, err error) error {
+	if errors.Is(err, ErrRunNotFound) {
+		return &kindError{fmt.Sprintf("journal %s has no run %s", db.path, id), ErrRunNotFound}
+	}
+	if op != "" {
+		op += " "
+	}
+	return fmt.Errorf("journal %s: %srun %s: %w", db.path, op, id, err)
+}

@@ -49,7 +49,7 @@ func eventHash(e Event) (string, error) {
 func (db *DB) Append(runID string, e Event) (Event, error) {
 	e, err := prepare(e)
 	if err != nil {
-		return Event{}, fmt.Errorf("journal %s: append %q to run %s: %w", db.path, e.Type, runID, err)
+		return Event{}, db.runError(fmt.Sprintf("append %q to", e.Type), runID, err)
 	}
 	var out Event
 	err = db.update(func(tx *bolt.Tx) error {
@@ -58,7 +58,7 @@ func (db *DB) Append(runID string, e Event) (Event, error) {
 		return err
 	})
 	if err != nil {
-		return Event{}, fmt.Errorf("journal %s: append %q to run %s: %w", db.path, e.Type, runID, err)
+		return Event{}, db.runError(fmt.Sprintf("append %q to", e.Type), runID, err)
 	}
 	return out, nil
 }
@@ -254,7 +254,7 @@ func (db *DB) Events(runID string) ([]Event, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("journal %s: events of run %s: %w", db.path, runID, err)
+		return nil, db.runError("events of", runID, err)
 	}
 	return out, nil
 }
@@ -279,7 +279,7 @@ func (db *DB) LastEvent(runID string) (Event, bool, error) {
 		return err
 	})
 	if err != nil {
-		return Event{}, false, fmt.Errorf("journal %s: last event of run %s: %w", db.path, runID, err)
+		return Event{}, false, db.runError("last event of", runID, err)
 	}
 	return e, ok, nil
 }

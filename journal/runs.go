@@ -176,7 +176,7 @@ func (db *DB) Run(id string) (Run, error) {
 		return err
 	})
 	if err != nil {
-		return Run{}, fmt.Errorf("journal %s: run %s: %w", db.path, id, err)
+		return Run{}, db.runError("", id, err)
 	}
 	return r, nil
 }

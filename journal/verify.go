@@ -57,7 +57,7 @@ func (db *DB) Verify(runID string) error {
 		return verifyTx(tx, runID, add)
 	})
 	if err != nil {
-		return fmt.Errorf("journal %s: verify run %s: %w", db.path, runID, err)
+		return db.runError("verify", runID, err)
 	}
 	if len(ve.Problems) > 0 {
 		return ve
@@ -254,7 +254,7 @@ func (db *DB) Export(runID string, w io.Writer) error {
 		return exportTx(tx, runID, line)
 	})
 	if err != nil {
-		return fmt.Errorf("journal %s: export run %s: %w", db.path, runID, err)
+		return db.runError("export", runID, err)
 	}
 	bw := bufio.NewWriter(w)
 	for _, l := range lines {

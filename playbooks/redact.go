@@ -1,6 +1,8 @@
 package playbooks
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -15,6 +17,14 @@ type Redactor struct {
 // NewRedactor builds a Redactor for the given secrets; empty ones are ignored.
 func NewRedactor(secrets []string) *Redactor {
 	list := slices.Clone(secrets)
+	// Step params reach the journal and plans as JSON, where a secret with
+	// a quote, a backslash or a control character is escaped: hide that
+	// form too.
+	for _, s := range secrets {
+		if j := jsonEscaped(s); j != s {
+			list = append(list, j)
+		}
+	}
 	list = slices.DeleteFunc(list, func(s string) bool { return s == "" })
 	// strings.Replacer tries olds in argument order at each position, so
 	// longest first keeps "abc" from being half-replaced via its prefix "ab".
@@ -41,4 +51,17 @@ func (r *Redactor) Redact(s string) string {
 		return s
 	}
 	return r.r.Replace(s)
+}
+
+// jsonEscaped is s as it appears inside a JSON string, as encoded without
+// HTML escaping (the way the journal and plans encode params).
+func jsonEscaped(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return s
+	}
+	out := strings.TrimSuffix(buf.String(), "\n")
+	return out[1 : len(out)-1]
 }

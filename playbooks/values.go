@@ -36,17 +36,28 @@ func renderValueString(x any) string {
 	}
 }
 
+// SecretDefault is how the journal holds a secret parameter whose value is
+// its default: the playbook, journaled too, has it, so resume takes it from
+// there instead of asking for it again.
+const SecretDefault = "<redacted: the default>"
+
 // Redacted returns each value rendered to a string with secret params
-// replaced by "<redacted>", for the journal.
+// replaced by "<redacted>" (SecretDefault if it is the default), for the
+// journal.
 func (v Values) Redacted(pb *Playbook) map[string]string {
-	secret := map[string]bool{}
+	secret := map[string]*Param{}
 	for _, p := range pb.Params {
-		secret[p.Name] = p.Secret
+		if p.Secret {
+			secret[p.Name] = p
+		}
 	}
 	out := make(map[string]string, len(v))
 	for name := range v {
-		if secret[name] {
+		if p := secret[name]; p != nil {
 			out[name] = redacted
+			if p.Default != nil && (Values{name: p.Default}).String(name) == v.String(name) {
+				out[name] = SecretDefault
+			}
 		} else {
 			out[name] = v.String(name)
 		}

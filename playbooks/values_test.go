@@ -151,3 +151,14 @@ func TestRedactorLongestFirst(t *testing.T) {
 		t.Error("nil/empty redactor changed text")
 	}
 }
+
+// Params reach the journal as JSON, where a quote or a backslash in a
+// secret is escaped: the escaped form is hidden as well.
+func TestRedactorHidesJSONEscapedSecrets(t *testing.T) {
+	r := NewRedactor([]string{`pa"ss\word`})
+	in := `{"argv":["login","pa\"ss\\word"]} and raw pa"ss\word`
+	want := `{"argv":["login","<redacted>"]} and raw <redacted>`
+	if got := r.Redact(in); got != want {
+		t.Errorf("Redact = %q\nwant      %q", got, want)
+	}
+}

@@ -81,7 +81,7 @@ func (e *ApprovalError) Error() string {
 	if len(e.Waiting) > 1 {
 		return fmt.Sprintf("run %s: step %s waits for several items (%s); name one", e.RunID, e.Step, strings.Join(e.Waiting, ", "))
 	}
-	return fmt.Sprintf("run %s: step %s is %s, not waiting for approval (the run is %s)", e.RunID, Key(e.Step, e.Item), e.Status, e.Run)
+	return fmt.Sprintf("run %s: step %s is not waiting for approval: its status is %s, the run's %s", e.RunID, Key(e.Step, e.Item), e.Status, e.Run)
 }
 
 func (e *ApprovalError) Is(target error) bool { return target == ErrNoApproval }

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -9,24 +10,47 @@ import (
 
 // PlanEntry is one instance in a plan: what would happen to it, and why.
 type PlanEntry struct {
-	Step        string `json:"step"`
-	Group       string `json:"group,omitempty"` // the group the step belongs to
-	Item        string `json:"item,omitempty"`
-	Kind        string `json:"kind"`
-	Description string `json:"description,omitempty"`
-	Action      string `json:"action"`
-	Reason      string `json:"reason,omitempty"`
-	Params      string `json:"params,omitempty"`
-	Undo        string `json:"undo,omitempty"`
+	Step        string     `json:"step" yaml:"step"`
+	Group       string     `json:"group,omitempty" yaml:"group,omitempty"` // the group the step belongs to
+	Item        string     `json:"item,omitempty" yaml:"item,omitempty"`
+	Kind        string     `json:"kind" yaml:"kind"`
+	Description string     `json:"description,omitempty" yaml:"description,omitempty"`
+	Action      string     `json:"action" yaml:"action"`
+	Reason      string     `json:"reason,omitempty" yaml:"reason,omitempty"`
+	Params      ParamsJSON `json:"params,omitempty" yaml:"params,omitempty"`
+	Undo        string     `json:"undo,omitempty" yaml:"undo,omitempty"`
 	// Irreversible is why the step cannot be undone, if it cannot: a point
 	// of no return.
-	Irreversible string `json:"irreversible,omitempty"`
+	Irreversible string `json:"irreversible,omitempty" yaml:"irreversible,omitempty"`
 	// NeedsOutputs says that the params use outputs of earlier steps,
 	// which are only known when the run gets there: Params holds
 	// <steps.ID.NAME> placeholders for them.
-	NeedsOutputs bool `json:"needsOutputs,omitempty"`
+	NeedsOutputs bool `json:"needsOutputs,omitempty" yaml:"needsOutputs,omitempty"`
 	// Value is the rendered params, for a kind that can show a diff.
-	Value any `json:"-"`
+	Value any `json:"-" yaml:"-"`
+}
+
+// ParamsJSON is an instance's rendered params as JSON text, secrets
+// redacted. It is written as a JSON object in -o json and a mapping in -o
+// yaml; text that is not JSON (why params cannot be rendered yet) as a
+// string.
+type ParamsJSON string
+
+// MarshalJSON writes the params as they are: an object, not a string.
+func (p ParamsJSON) MarshalJSON() ([]byte, error) {
+	if json.Valid([]byte(p)) {
+		return []byte(p), nil
+	}
+	return json.Marshal(string(p))
+}
+
+// MarshalYAML writes the params as a mapping.
+func (p ParamsJSON) MarshalYAML() (any, error) {
+	var v any
+	if err := json.Unmarshal([]byte(p), &v); err != nil {
+		return string(p), nil
+	}
+	return v, nil
 }
 
 // Plan actions.
@@ -61,6 +85,7 @@ func (e *Engine) ResumePlan(req ResumeRequest) (entries []PlanEntry, forced []st
 }
 
 func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry {
+	red := playbooks.NewRedactor(vals.Secrets(pb))
 	var out []PlanEntry
 	var done *playbooks.Group
 	for _, step := range pb.Steps {
@@ -73,20 +98,20 @@ func plan(pb *playbooks.Playbook, vals playbooks.Values, st *State) []PlanEntry 
 			items, note := planItems(step, vals, st)
 			for _, item := range items {
 				for _, child := range g.Steps {
-					out = append(out, planEntry(child, item, note, vals, st))
+					out = append(out, planEntry(child, item, note, vals, st, red))
 				}
 			}
 			continue
 		}
 		items, note := planItems(step, vals, st)
 		for _, item := range items {
-			out = append(out, planEntry(step, item, note, vals, st))
+			out = append(out, planEntry(step, item, note, vals, st, red))
 		}
 	}
 	return out
 }
 
-func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, st *State) PlanEntry {
+func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, st *State, red *playbooks.Redactor) PlanEntry {
 	pe := PlanEntry{Step: step.ID, Item: item, Kind: step.Kind, Description: step.Description, Action: PlanRun, Reason: note}
 	sc := &playbooks.Scope{Params: vals, Item: item, HasItem: step.Foreach != nil,
 		Output: func(s, n string) (string, error) {
@@ -98,7 +123,8 @@ func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, s
 		pe.Group = step.Group.ID
 	}
 	if r, err := renderParams(step.Params, sc); err == nil {
-		pe.Params, pe.Value = r.json, r.value
+		// Value keeps the secrets for a diff; what is shown has none.
+		pe.Params, pe.Value = ParamsJSON(red.Redact(r.json)), r.value
 	}
 	if step.Undo != nil {
 		pe.Undo = step.Undo.Kind

@@ -175,9 +175,9 @@ func (e *Engine) RollbackPlan(runID string, pb *playbooks.Playbook, vals playboo
 		sc := r.scope(in.Item, step.Foreach != nil)
 		sc.Cluster = map[string]string{"kubeconfig": "<cluster.kubeconfig>", "context": "<cluster.context>"}
 		if rp, err := renderParams(step.Undo.Params, sc); err == nil {
-			pe.Params, pe.Value = rp.json, rp.value
+			pe.Params, pe.Value = ParamsJSON(r.redactor.Redact(rp.json)), rp.value
 		} else {
-			pe.Params = "cannot be rendered yet: " + err.Error()
+			pe.Params = ParamsJSON("cannot be rendered yet: " + r.redactor.Redact(err.Error()))
 		}
 		out = append(out, pe)
 	}

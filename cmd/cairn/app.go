@@ -18,16 +18,17 @@ after its side effect. If the process dies, the laptop sleeps or the network
 drops, "cairn resume" continues exactly where it stopped: nothing completed
 runs twice, nothing is skipped. The journal is the audit record afterwards.
 
-   cairn playbooks                      list the built-in playbooks
-   cairn validate my-upgrade.yaml       check a playbook, all errors at once
-   cairn plan demo                      show what would run, touching nothing
-   cairn run demo -p greeting=hello     start a run
-   cairn resume                         continue the newest unfinished run
-   cairn approve RUN STEP               let a run waiting at a gate go on
-   cairn show RUN                       the run's timeline, for the audit
+   cairn playbooks                          list the built-in playbooks
+   cairn validate my-upgrade.yaml           check a playbook, all errors at once
+   cairn plan demo -p workdir=/tmp/demo     show what would run, touching nothing
+   cairn run demo -p workdir=/tmp/demo      start a run (demo needs no cluster)
+   cairn resume                             continue the newest unfinished run
+   cairn approve RUN STEP                   let a run waiting at a gate go on
+   cairn show RUN                           the run's timeline, for the audit
+   cairn help COMMAND                       a command's flags and examples
 
 ` + exitCodesHelp,
-		Version:                   version,
+		Version:                   cairnVersion(),
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		EnableBashCompletion:      true,
@@ -36,6 +37,7 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError:              onUsageError,
+		Action:                    unknownCommand,
 		Flags:                     globalFlags(),
 		Commands: []*cli.Command{
 			newRunCommand(),
@@ -60,6 +62,9 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
 
 func setUsageErrors(c *cli.Command) {
 	c.OnUsageError = onUsageError
+	if c.Action == nil && len(c.Subcommands) > 0 {
+		c.Action = unknownCommand
+	}
 	for _, s := range c.Subcommands {
 		setUsageErrors(s)
 	}

@@ -82,7 +82,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 
 func TestFlagsAfterArguments(t *testing.T) {
 	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
-	got := interspersed(app, []string{"cairn", "run", "demo", "-p", "a=b", "--log-level", "debug", "--kubeconfig=k", "x"})
+	got, err := interspersed(app, []string{"cairn", "run", "demo", "-p", "a=b", "--log-level", "debug", "--kubeconfig=k", "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []string{"cairn", "--log-level", "debug", "run", "-p", "a=b", "--kubeconfig=k", "demo", "x"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
@@ -98,11 +101,14 @@ func TestGateApproveResumeShow(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	id := strings.TrimSpace(cairn(t, j, "runs", "-q").stdout)
-	if r := cairn(t, j, "approve", id, "move-rest"); r.code != ExitRefused {
-		t.Fatalf("approving a step that does not wait: exit %d %s", r.code, r.stderr)
+	if r := cairn(t, j, "approve", id, "move-rest"); r.code != ExitUsage || !strings.Contains(r.stderr, "not a gate") {
+		t.Fatalf("approving a step that is not a gate: exit %d %s", r.code, r.stderr)
 	}
 	if r := cairn(t, j, "approve", id, "canary-ok", "--comment", "ok by me"); r.code != ExitOK {
 		t.Fatalf("approve: exit %d %s", r.code, r.stderr)
+	}
+	if r := cairn(t, j, "approve", id, "canary-ok"); r.code != ExitRefused || !strings.Contains(r.stderr, "not waiting for approval: its status is approved") {
+		t.Fatalf("approving a gate twice: exit %d %s", r.code, r.stderr)
 	}
 	if r := cairn(t, j, "resume"); r.code != ExitOK || !strings.Contains(r.stdout, "succeeded") {
 		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)

@@ -82,10 +82,16 @@ func exitCode(err error) int {
 // by the commands that would help, if any.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	args = interspersed(app, args)
-	err := app.RunContext(ctx, args)
+	ordered, err := interspersed(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, ordered)
+		args = ordered
+	}
 	if err == nil {
 		return ExitOK
+	}
+	if errors.As(err, new(usageError)) {
+		err = flagError(app, invocationOf(app, args), args, err)
 	}
 	fmt.Fprintf(stderr, "cairn: %s\n", printable(err.Error()))
 	for _, h := range hintsFor(invocationOf(app, args), err) {

@@ -3,14 +3,12 @@ package main
 import (
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow/action"
 )
@@ -33,8 +31,12 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return nil, usagef("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
+	if d := c.Duration("request-timeout"); d < 0 {
+		return nil, usagef("--request-timeout %s: give a positive duration, e.g. 10s", d)
+	}
+	term := terminalOf(g.stderr, os.Getenv)
 	var out io.Writer = g.stderr
-	if isTerminal(g.stderr) {
+	if term.statusLine {
 		g.status = newStatusLine(g.stderr)
 		out = g.status
 	}
@@ -43,11 +45,11 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	case "json":
 		w = out
 	case "console":
-		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(g.stderr)}
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !term.color}
 	case "auto":
 		w = out
-		if isTerminal(g.stderr) {
-			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		if term.tty {
+			w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !term.color}
 		}
 	default:
 		return nil, usagef("--log-format %q: use console, json or auto", c.String("log-format"))
@@ -57,10 +59,11 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	g.cfg = &action.Config{
 		JournalPath: c.String("journal"),
 		Log:         log,
-		Version:     version,
+		Version:     cairnVersion(),
 		Cluster: &cluster.Access{
 			Source:        cluster.Source{Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
 			LockNamespace: c.String("lock-namespace"),
+			Timeout:       c.Duration("request-timeout"),
 			Log:           log,
 		},
 		OnUpdate:   withFailpoint(g.progress.update),
@@ -68,6 +71,23 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	}
 	g.cfg.User, g.cfg.Host = action.Identity()
 	return g, nil
+}
+
+// terminal is what stderr can show: escape codes only on a terminal that
+// understands them (not TERM=dumb, as in Emacs shells and some CI
+// consoles), and colours only where NO_COLOR (no-color.org) is unset.
+type terminal struct {
+	tty        bool // a person reads it: console logs by default
+	statusLine bool // a line rewritten in place, with \r and an erase code
+	color      bool
+}
+
+func terminalOf(w io.Writer, getenv func(string) string) terminal {
+	if !isTerminal(w) {
+		return terminal{}
+	}
+	capable := getenv("TERM") != "dumb"
+	return terminal{tty: true, statusLine: capable, color: capable && getenv("NO_COLOR") == ""}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -79,36 +99,11 @@ func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default $KUBECONFIG, then ~/.kube/config)"},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT` to use (default: the current context)"},
+		&cli.DurationFlag{Name: "request-timeout", Value: cluster.DefaultTimeout,
+			Usage: "how long to keep trying to reach the cluster (`DURATION`, e.g. 10s) before giving up with exit 5"},
 		&cli.StringFlag{Name: "lock-namespace", Value: cluster.DefaultLockNamespace,
 			Usage: "`NAMESPACE` of the Lease (" + cluster.DefaultLockName + ") that keeps two runs off one cluster; every cairn against the cluster must use the same"},
 	}
-}
-
-func paramFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a parameter, `NAME=VALUE` (repeatable; lists are comma-separated)"},
-		&cli.StringFlag{Name: "params-file", Usage: "read parameters from a YAML `FILE` of NAME: VALUE (-p wins over it)"},
-	}
-}
-
-func readParams(c *cli.Context) (action.Params, error) {
-	set := map[string]string{}
-	for _, kv := range c.StringSlice("param") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return action.Params{}, usagef("-p %q: expected NAME=VALUE", kv)
-		}
-		set[k] = v
-	}
-	p := action.Params{Set: set}
-	if path := c.String("params-file"); path != "" {
-		f, err := playbooks.ParseParamsFile(path)
-		if err != nil {
-			return action.Params{}, usageError{err}
-		}
-		p.File = f
-	}
-	return p, nil
 }
 
 // oneArg returns the single argument or a usage error.

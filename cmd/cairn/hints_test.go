@@ -46,6 +46,7 @@ func TestEveryHintRuns(t *testing.T) {
 		"not configured":   {runInv, fmt.Errorf("x: %w", cluster.ErrNotConfigured)},
 		"lock namespace":   {runInv, &cluster.LockAccessError{Namespace: "kube-system", Err: errors.New("forbidden")}},
 		"journal locked":   {invocation{cmd: []string{"runs"}}, &journal.LockedError{Path: j}},
+		"no such run":      {inv, fmt.Errorf("x: %w", journal.ErrRunNotFound)},
 		"no playbook":      {runInv, &action.InputError{Err: &action.PlaybookNotFoundError{Ref: "x"}}},
 	}
 	fill := strings.NewReplacer("FILE", filepath.Join(dir, "absent-kubeconfig"), "VALUE", "v", "NAMESPACE", "cairn-locks")
@@ -71,7 +72,7 @@ func TestEveryHintRuns(t *testing.T) {
 // flags, whose values may be secrets.
 func TestHintLeavesFlagsOut(t *testing.T) {
 	app := newApp(nil, nil)
-	args := interspersed(app, []string{"cairn", "--journal", "j.db", "run", "demo", "-p", "token=hunter2", "--params-file", "p.yaml"})
+	args, _ := interspersed(app, []string{"cairn", "--journal", "j.db", "run", "demo", "-p", "token=hunter2", "--params-file", "p.yaml"})
 	inv := invocationOf(app, args)
 	if strings.Join(inv.cmd, " ") != "run" || strings.Join(inv.pos, " ") != "demo" {
 		t.Fatalf("invocation %+v", inv)
@@ -80,7 +81,8 @@ func TestHintLeavesFlagsOut(t *testing.T) {
 	if len(h) != 1 || h[0].line() != "cairn run demo --kubeconfig FILE" {
 		t.Errorf("hints %+v", h)
 	}
-	inv = invocationOf(app, interspersed(app, []string{"cairn", "journal", "verify", "r1"}))
+	args, _ = interspersed(app, []string{"cairn", "journal", "verify", "r1"})
+	inv = invocationOf(app, args)
 	if strings.Join(inv.cmd, " ") != "journal verify" || strings.Join(inv.pos, " ") != "r1" {
 		t.Errorf("nested command: %+v", inv)
 	}

@@ -33,6 +33,7 @@ func printData(w io.Writer, format string, v any) error {
 		return enc.Close()
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // <redacted>, a > b: as they are
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

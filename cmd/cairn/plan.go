@@ -29,7 +29,9 @@ With --diff it connects to the cluster (--kubeconfig, --context) and shows,
 for each kube.apply step, what a server-side dry-run apply would change.
 
    cairn plan ./upgrade.yaml -p newRev=asm-1140-0
-   cairn plan ./upgrade.yaml --diff --kubeconfig ~/.kube/prod`,
+   cairn plan ./upgrade.yaml --diff --kubeconfig ~/.kube/prod
+
+` + paramsHelp,
 		Flags: append(append(paramFlags(), outputFlag(),
 			&cli.BoolFlag{Name: "diff", Usage: "show kube.apply changes through a server-side dry run (contacts the cluster)"}),
 			clusterFlags()...),
@@ -102,7 +104,7 @@ func printPlan(w io.Writer, format string, entries []workflow.PlanEntry) error {
 		// Params are only a reminder; -o json has them whole.
 		detail := strings.Join(strings.Fields(e.Reason), " ")
 		if detail == "" {
-			detail = firstLine(e.Params)
+			detail = firstLine(string(e.Params))
 		}
 		row(tw, i+1, instance, e.Kind, e.Action, undo, detail)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -10,11 +11,18 @@ import (
 	"github.com/cairn-dev/cairn/playbooks"
 )
 
+// demoPlaybook is the built-in that shows what cairn does without a
+// cluster; the others are upgrade procedures.
+const demoPlaybook = "demo"
+
 func newPlaybooksCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "playbooks",
 		Usage: "list the built-in playbooks, document one, or list step kinds",
-		Description: `   cairn playbooks               the built-in playbooks
+		Description: `The built-ins are five upgrade procedures and demo, which rehearses a canary
+upgrade on files and needs no cluster.
+
+   cairn playbooks               the built-in playbooks
    cairn playbooks show NAME     a playbook's parameters, steps and rollback
    cairn playbooks kinds         the step kinds a playbook can use`,
 		Action: func(c *cli.Context) error {
@@ -27,12 +35,18 @@ func newPlaybooksCommand() *cli.Command {
 			}
 			tw := newTable(g.stdout)
 			row(tw, "NAME", "STEPS", "DESCRIPTION")
-			for _, name := range playbooks.BuiltinNames() {
+			// The upgrade procedures, then the demo, marked as one.
+			names := slices.DeleteFunc(playbooks.BuiltinNames(), func(n string) bool { return n == demoPlaybook })
+			for _, name := range append(names, demoPlaybook) {
 				pb, _, err := g.cfg.LoadPlaybook(name)
 				if err != nil {
 					return fmt.Errorf("built-in playbook %s is invalid (a bug in cairn): %w", name, err)
 				}
-				row(tw, name, len(pb.Steps), summary(pb.Description))
+				desc := summary(pb.Description)
+				if name == demoPlaybook {
+					desc = "(demo, to try cairn) " + desc
+				}
+				row(tw, name, len(pb.Steps), desc)
 			}
 			return tw.Flush()
 		},

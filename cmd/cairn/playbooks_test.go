@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,5 +104,36 @@ func TestBuiltinPointsOfNoReturn(t *testing.T) {
 				t.Errorf("%s: step %s approved by gate %q, want irreversible after gate %q", name, step, got[step], g)
 			}
 		}
+	}
+}
+
+// README's count and table of built-ins agree with `cairn playbooks`, which
+// marks the demo as one.
+func TestBuiltinsListedAsInReadme(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)[strings.Index(string(readme), "\n## Playbooks"):]
+	section = section[:strings.Index(section[1:], "\n## ")+1]
+	words := map[string]int{"Four": 4, "Five": 5, "Six": 6, "Seven": 7, "Eight": 8}
+	m := regexp.MustCompile(`(\w+) built-in playbooks encode`).FindStringSubmatch(section)
+	var table []string
+	for _, r := range regexp.MustCompile("(?m)^\\| `([a-z0-9-]+)` \\|").FindAllStringSubmatch(section, -1) {
+		table = append(table, r[1])
+	}
+	slices.Sort(table)
+	procedures := slices.DeleteFunc(playbooks.BuiltinNames(), func(n string) bool { return n == demoPlaybook })
+	if m == nil || words[m[1]] != len(procedures) || !slices.Equal(table, procedures) {
+		t.Errorf("README counts %v and tabulates %v; the procedures are %v", m, table, procedures)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(section), " "), "`"+demoPlaybook+"`, is the demo") {
+		t.Errorf("README's Playbooks section does not present %s as the demo", demoPlaybook)
+	}
+	r := cairn(t, filepath.Join(t.TempDir(), "j.db"), "playbooks")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != ExitOK || len(lines) != len(procedures)+2 || !strings.HasPrefix(lines[len(lines)-1], demoPlaybook+" ") ||
+		!strings.Contains(lines[len(lines)-1], "(demo, to try cairn)") {
+		t.Errorf("cairn playbooks: exit %d\n%s", r.code, r.stdout)
 	}
 }

@@ -22,9 +22,10 @@ func newResumeCommand() *cli.Command {
 		Description: `With no RUN, resumes the newest run that is not finished. Instances whose
 success is journaled are never run again; one that was started but not
 finished is re-checked (its check, or its kind's own) and re-run only if its
-effect is not in place. Secret parameters are never journaled: pass them
-again with -p. A changed playbook text, changed parameters or a different
-cluster are refused unless --force, which is journaled. A different cluster
+effect is not in place. Secret parameters are never journaled: give them
+again (one whose value was its default is taken from the playbook). A
+changed playbook text, changed parameters or a different cluster are
+refused unless --force, which is journaled. A different cluster
 is one with another server URL or kube-system UID; reaching the same cluster
 through another kubeconfig context is fine. Without --context, resume uses
 the kubeconfig context that reaches the run's cluster, not the current one,
@@ -33,7 +34,9 @@ get a kubeconfig for b). Like run, resume holds the cluster lock while it
 works (see cairn run --help).
 
    cairn resume --plan      what would be skipped, re-checked and re-run
-   cairn resume 20261122-101500-3fa2c1 -p token=...`,
+   cairn resume 20261122-101500-3fa2c1 --param-from-file token=token.txt
+
+` + paramsHelp,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "plan", Usage: "print what resume would skip, re-check and re-run, and do nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "resume even if the playbook, parameters or cluster changed (journaled)"},

@@ -32,7 +32,10 @@ kubeconfig context that reaches it), refuses another cluster than the run's
 unless --force, and holds the cluster lock while it works (see cairn run
 --help).
 
-   cairn rollback RUN --plan      what would be undone, newest first`,
+   cairn rollback RUN --plan      what would be undone, newest first
+   cairn rollback RUN
+
+` + paramsHelp,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"},
 			&cli.BoolFlag{Name: "plan", Usage: "print what rollback would undo and pass over, newest first, and do nothing"},

@@ -33,8 +33,10 @@ a second cairn against the same cluster is refused (exit 4) with the name of
 the holder. A lease its holder stopped renewing for 60s is taken over, and
 the takeover is journaled. The lease is released when cairn exits or pauses.
 
-   cairn run demo -p greeting=hello
-   cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod`,
+   cairn run demo -p workdir=/tmp/demo -p pace=0s
+   cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod
+
+` + paramsHelp,
 		Flags: append(paramFlags(), clusterFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)

@@ -75,6 +75,12 @@ func (o *runsOptions) run(g *globals) error {
 	if o.output != "table" {
 		return printData(g.stdout, o.output, rows)
 	}
+	if len(rows) == 0 {
+		// As kubectl's "No resources found": on stderr, so stdout stays a list.
+		path, _ := g.cfg.JournalFile()
+		fmt.Fprintf(g.stderr, "no runs in journal %s\n", path)
+		return nil
+	}
 	tw := newTable(g.stdout)
 	row(tw, "RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "BY", "TARGET")
 	for _, r := range rows {

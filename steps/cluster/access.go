@@ -52,7 +52,7 @@ func (a *Access) Connection() (*Connection, error) {
 			}
 		}
 		if a.err == nil {
-			a.conn.Timeout = a.Timeout
+			a.conn.Timeout, a.conn.Log = a.Timeout, a.Log
 		}
 	})
 	return a.conn, a.err

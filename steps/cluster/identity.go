@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,13 +22,13 @@ func (c *Connection) Identity(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
 	var uid string
-	err = Do(ctx, func(ctx context.Context) error {
+	err = DoNotify(ctx, func(ctx context.Context) error {
 		ns, err := cl.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
 		if err == nil {
 			uid = string(ns.UID)
 		}
 		return err
-	})
+	}, c.logRetry)
 	switch {
 	case err == nil:
 		return map[string]string{"context": c.Context, "server": c.Server, "kube-system-uid": uid}, nil
@@ -62,4 +63,18 @@ func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachab
 
 func (c *Connection) unreachable(err error) error {
 	return &UnreachableError{Server: c.Server, Context: c.Context, Err: err}
+}
+
+// logRetry says at once that the cluster does not answer, and why (a
+// connection refused is told from a timeout), then each further attempt:
+// silence until the timeout would look like a hang.
+func (c *Connection) logRetry(attempt int, err error, next time.Duration) {
+	ev := c.Log.Info()
+	msg := "still cannot reach the cluster; retrying"
+	if attempt == 1 {
+		ev = c.Log.Warn()
+		msg = fmt.Sprintf("cannot reach the cluster; retrying for up to %s", c.timeout())
+	}
+	ev.Str("server", c.Server).Str("context", c.Context).Int("attempt", attempt).
+		Str("retry_in", next.Round(time.Millisecond).String()).Str("error", err.Error()).Msg(msg)
 }

@@ -8,6 +8,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"github.com/rs/zerolog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -42,6 +43,8 @@ type Connection struct {
 	// short outage while cairn starts is ridden out but a cluster that is
 	// really gone is reported in reasonable time. 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Log hears of each failed attempt to reach the cluster.
+	Log zerolog.Logger
 
 	once    sync.Once
 	clients *Clients

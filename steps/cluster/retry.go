@@ -47,8 +47,14 @@ func IsTransient(err error) bool {
 // stops for good once the delay reaches its cap (Steps drops to 0), which
 // gave up after about 6s instead of retrying until ctx ends.
 func Do(ctx context.Context, fn func(context.Context) error) error {
+	return DoNotify(ctx, fn, nil)
+}
+
+// DoNotify is Do that tells notify of each transient failure, numbered from
+// 1, and how long it waits before the next attempt.
+func DoNotify(ctx context.Context, fn func(context.Context) error, notify func(attempt int, err error, next time.Duration)) error {
 	delay := 200 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil || !IsTransient(err) {
 			return err
@@ -56,7 +62,11 @@ func Do(ctx context.Context, fn func(context.Context) error) error {
 		if ctx.Err() != nil {
 			return gaveUp(ctx, err)
 		}
-		t := time.NewTimer(wait.Jitter(delay, 0.2))
+		next := wait.Jitter(delay, 0.2)
+		if notify != nil {
+			notify(attempt, err, next)
+		}
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -89,19 +89,23 @@ func mustRegister(err error) {
 	}
 }
 
+// JournalFile is the journal's path: JournalPath, else the default.
+func (c *Config) JournalFile() (string, error) {
+	if c.JournalPath != "" {
+		return c.JournalPath, nil
+	}
+	return journal.DefaultPath()
+}
+
 // OpenJournal opens the configured journal; readers never wait for a run.
 // A commit held up by another process (a suspended reader, say) is logged
 // as a warning and waited out until ctx ends, rather than failing a step of
 // a long run; what the journal wants the user to know (a migration, a
 // re-initialised empty file) is logged at info level.
 func (c *Config) OpenJournal(ctx context.Context, readOnly bool) (*journal.DB, error) {
-	path := c.JournalPath
-	if path == "" {
-		p, err := journal.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
+	path, err := c.JournalFile()
+	if err != nil {
+		return nil, err
 	}
 	return journal.Open(path, journal.Options{
 		ReadOnly:  readOnly,
@@ -119,6 +123,20 @@ func (c *Config) onBlocked(ctx context.Context) func(*journal.BlockedError) bool
 		c.Log.Warn().Str("journal", b.Path).Dur("waited", b.Waited).Msg(b.Error() + "; still waiting")
 		return true
 	}
+}
+
+// openExisting opens the journal for writing if it holds something: a
+// command that has nothing to act on must not leave a new journal (and its
+// lock file) behind. Like a read-only open, it returns journal.ErrNoJournal.
+func (c *Config) openExisting(ctx context.Context) (*journal.DB, error) {
+	ro, err := c.OpenJournal(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := ro.Close(); err != nil {
+		return nil, err
+	}
+	return c.OpenJournal(ctx, false)
 }
 
 // engine builds the engine for one action on db.

@@ -9,9 +9,13 @@ import (
 	"github.com/cairn-dev/cairn/workflow"
 )
 
-// Runs lists the journal's runs, newest first; limit <= 0 means all.
+// Runs lists the journal's runs, newest first; limit <= 0 means all. A
+// journal that does not exist yet has no runs.
 func (c *Config) Runs(limit int) ([]journal.RunSummary, error) {
 	db, err := c.OpenJournal(context.Background(), true)
+	if errors.Is(err, journal.ErrNoJournal) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

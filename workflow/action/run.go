@@ -2,6 +2,9 @@ package action
 
 import (
 	"context"
+	"errors"
+
+	"github.com/cairn-dev/cairn/journal"
 
 	"github.com/cairn-dev/cairn/workflow"
 )
@@ -61,7 +64,10 @@ func (c *Config) Rollback(ctx context.Context, o ResumeOptions) (workflow.Outcom
 }
 
 func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (workflow.Outcome, error) {
-	db, err := c.OpenJournal(ctx, false)
+	db, err := c.openExisting(ctx)
+	if errors.Is(err, journal.ErrNoJournal) && o.RunID == "" {
+		return workflow.Outcome{}, &workflow.NotResumableError{}
+	}
 	if err != nil {
 		return workflow.Outcome{}, err
 	}
@@ -116,6 +122,9 @@ func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
 // touching neither the journal's contents nor the cluster.
 func (c *Config) ResumePlan(o ResumeOptions) (string, ResumePlanned, error) {
 	db, err := c.OpenJournal(context.Background(), true)
+	if errors.Is(err, journal.ErrNoJournal) && o.RunID == "" {
+		return "", ResumePlanned{}, &workflow.NotResumableError{}
+	}
 	if err != nil {
 		return "", ResumePlanned{}, err
 	}
