@@ -335,17 +335,17 @@ func TestAnthosBmUpgradeCrashes(t *testing.T) {
 	}
 }
 
-// runUntilUpgradeStarted crashes the run (CAIRN_KILL_AFTER=5, see
-// TestIstioCanaryTagsCrashes) until a process dies right after journaling
-// the start of the upgrade step, before bmctl ran: the state a kill during
-// bmctl leaves in the journal (cairn's children die with it).
+// runUntilUpgradeStarted crashes the run (failpoint CAIRN_KILL_AT, see
+// cmd/cairn/failpoint.go) right after it journals the start of the upgrade
+// step, before bmctl ran: the state a kill during bmctl leaves in the
+// journal (cairn's children die with it). Gates on the way are approved.
 func (w *bmWorld) runUntilUpgradeStarted() string {
 	t := w.h.t
 	t.Helper()
-	kill := []string{"CAIRN_KILL_AFTER=5"}
+	kill := []string{"CAIRN_KILL_AT=instance.started:upgrade"}
 	r := w.h.cairn(kill, append([]string{"run", w.playbook}, w.params()...)...)
 	run := w.h.lastRun()
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 10; i++ {
 		evs := w.h.events(run)
 		last := evs[len(evs)-1]
 		switch {
@@ -354,10 +354,10 @@ func (w *bmWorld) runUntilUpgradeStarted() string {
 				t.Fatalf("bmctl upgrade ran %d times before the kill", n)
 			}
 			return run
-		case hasEvent(evs, "run.succeeded") || (r.code != 0 && r.code != -1):
+		case r.code != 0 || hasEvent(evs, "run.succeeded"):
 			t.Fatalf("never killed right after the upgrade started (exit %d)\n%s", r.code, r.stderr)
-		case r.code == 0 && hasEvent(evs, "gate.waiting") && !hasEvent(evs, "gate.approved"):
-			w.h.mustCairn(0, "approve", run, "approve-upgrade")
+		case last["type"] == "gate.waiting":
+			w.h.mustCairn(0, "approve", run, last["step"].(string))
 		}
 		r = w.h.cairn(kill, "resume", run)
 	}

@@ -327,6 +327,9 @@ func (h *harness) events(run string) []map[string]any {
 		if inner, ok := ev["event"].(map[string]any); ok {
 			ev = inner // export wraps each event: {"event": {...}, ...}
 		}
+		if _, ok := ev["head"]; ok {
+			continue // the run's head, after its events
+		}
 		evs = append(evs, ev)
 	}
 	return evs

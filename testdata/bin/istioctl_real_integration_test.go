@@ -307,14 +307,33 @@ func createPod(t *testing.T, env *kubetest.Env, ns string) *corev1.Pod {
 	return p
 }
 
+// wantRejected waits until a pod created in ns is rejected with an error
+// naming all of subs: the webhook's Service and its endpoints follow a
+// scale or an uninstall a moment later, and a loaded machine stretches it.
+// Pods admitted meanwhile are deleted.
 func wantRejected(t *testing.T, env *kubetest.Env, ns string, subs ...string) {
 	t.Helper()
-	_, err := env.Clientset.CoreV1().Pods(ns).Create(bg(t), bare(kubetest.UniqueName("pod", 20)), metav1.CreateOptions{})
-	if err == nil {
-		t.Errorf("pod in %s was admitted, want a rejection", ns)
-		return
+	c := bg(t)
+	pods := env.Clientset.CoreV1().Pods(ns)
+	var last string
+	err := wait.PollUntilContextTimeout(c, 200*time.Millisecond, rolloutTimeout, true, func(c context.Context) (bool, error) {
+		p, err := pods.Create(c, bare(kubetest.UniqueName("pod", 20)), metav1.CreateOptions{})
+		if err == nil {
+			last = "pod " + p.Name + " admitted"
+			_ = pods.Delete(c, p.Name, metav1.DeleteOptions{})
+			return false, nil
+		}
+		last = err.Error()
+		for _, s := range subs {
+			if !strings.Contains(last, s) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Errorf("pods in %s: want a rejection naming %q; last: %s", ns, subs, last)
 	}
-	wantContains(t, "rejection in "+ns, err.Error(), subs...)
 }
 
 func scaleIstiod(t *testing.T, env *kubetest.Env, rev string, replicas int32) {
