@@ -49,6 +49,12 @@ const (
 	StatusRollbackFailed Status = "rollback-failed"
 )
 
+// Statuses are every status a run can have.
+func Statuses() []Status {
+	return []Status{StatusRunning, StatusSucceeded, StatusFailed, StatusInterrupted, StatusWaiting,
+		StatusApproved, StatusRollingBack, StatusRolledBack, StatusRollbackFailed}
+}
+
 // StatusOf derives a run's status from its last event. A run whose last event
 // is not terminal is "running": either a process is still working on it or it
 // was killed, and resume finds out which by taking the journal lock.

@@ -22,7 +22,10 @@ func newApproveCommand() *cli.Command {
 optional comment, in the journal. It does not continue the run: run
 "cairn resume RUN" next.
 
-   cairn approve 20261122-101500-3fa2c1 canary-ok --comment "error rate flat for 15m"`,
+   cairn approve 20261122-101500-3fa2c1 canary-ok --comment "error rate flat for 15m"
+   cairn approve @latest canary-ok
+
+` + runRefHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "item", Usage: "the foreach `ITEM` to approve, when the gate waits for several"},
 			&cli.StringFlag{Name: "comment", Usage: "why you approve (kept in the journal)"},

@@ -69,7 +69,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"run", "demo"}, // workdir is required
 		{"run", "no-such-playbook"},
 		{"runs", "-o", "xml"},
-		{"show"},
+		{"show", "a", "b"},
 		{"--log-level", "loud", "runs"},
 		{"run", "demo", "--no-such-flag"},
 	} {

@@ -113,3 +113,8 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	}
 	return c.Args().First(), nil
 }
+
+// runRefHelp ends the help of every command that takes a RUN.
+const runRefHelp = `RUN is a run id as cairn runs lists it, a prefix of exactly one run's id
+(ids begin with the UTC time the run started: 20261203-0915), or @latest
+for the newest run.`

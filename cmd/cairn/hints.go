@@ -133,7 +133,7 @@ func hintsFor(inv invocation, err error) []hint {
 		return []hint{{"keep the lock in another namespace, the same for every cairn on this cluster (and give your other flags again)", inv.again("--lock-namespace", "NAMESPACE")}}
 	case errors.As(err, &locked):
 		return []hint{{"use another journal (and give your other flags again)", append([]string{"--journal", "FILE"}, inv.again()...)}}
-	case errors.Is(err, journal.ErrRunNotFound):
+	case errors.Is(err, journal.ErrRunNotFound), errors.As(err, new(*action.RunRefError)):
 		return []hint{{"list the runs", []string{"runs"}}}
 	case errors.As(err, &noBook):
 		return []hint{{"list the built-in playbooks", []string{"playbooks"}}}

@@ -19,7 +19,9 @@ func newJournalCommand() *cli.Command {
 				ArgsUsage: "[RUN]",
 				Description: `Each event carries the hash of the one before it, and each run keeps the
 hash of its last event, so a changed byte, a removed event or a truncated
-run is found. Exits 3 if anything is wrong.`,
+run is found. Exits 3 if anything is wrong.
+
+` + runRefHelp,
 				Action: func(c *cli.Context) error {
 					g, err := newGlobals(c)
 					if err != nil {
@@ -35,6 +37,10 @@ run is found. Exits 3 if anything is wrong.`,
 				Name:      "export",
 				Usage:     "write a run's record and events as JSON lines",
 				ArgsUsage: "RUN",
+				Description: `One JSON object per line: the run's record, then each event with its
+hash, then the run's head.
+
+` + runRefHelp,
 				Action: func(c *cli.Context) error {
 					g, err := newGlobals(c)
 					if err != nil {

@@ -36,7 +36,7 @@ works (see cairn run --help).
    cairn resume --plan      what would be skipped, re-checked and re-run
    cairn resume 20261122-101500-3fa2c1 --param-from-file token=token.txt
 
-` + paramsHelp,
+` + paramsHelp + "\n\n" + runRefHelp,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "plan", Usage: "print what resume would skip, re-check and re-run, and do nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "resume even if the playbook, parameters or cluster changed (journaled)"},

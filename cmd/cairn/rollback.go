@@ -35,7 +35,7 @@ unless --force, and holds the cluster lock while it works (see cairn run
    cairn rollback RUN --plan      what would be undone, newest first
    cairn rollback RUN
 
-` + paramsHelp,
+` + paramsHelp + "\n\n" + runRefHelp,
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"},
 			&cli.BoolFlag{Name: "plan", Usage: "print what rollback would undo and pass over, newest first, and do nothing"},

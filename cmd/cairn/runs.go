@@ -11,11 +11,12 @@ import (
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type runsOptions struct {
 	output string
-	limit  int
+	filter action.RunFilter
 	quiet  bool
 }
 
@@ -35,9 +36,14 @@ func newRunsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "runs",
 		Usage: "list the runs in the journal, newest first",
+		Description: `   cairn runs --status waiting-approval         runs waiting at a gate
+   cairn runs --status failed,interrupted -q    ids of runs to resume
+   cairn runs --playbook asm-asmcli-canary --limit 5`,
 		Flags: []cli.Flag{
 			outputFlag(),
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "show at most `N` runs (0: all)"},
+			&cli.StringSliceFlag{Name: "status", Usage: "only runs in `STATUS` (repeat or comma-separate): " + strings.Join(action.RunStatuses(), ", ")},
+			&cli.StringFlag{Name: "playbook", Usage: "only runs of the playbook `NAME`"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only run ids, for scripts"},
 		},
 		Action: func(c *cli.Context) error {
@@ -45,7 +51,8 @@ func newRunsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o := &runsOptions{output: c.String("output"), limit: c.Int("limit"), quiet: c.Bool("quiet")}
+			o := &runsOptions{output: c.String("output"), quiet: c.Bool("quiet"),
+				filter: action.RunFilter{Limit: c.Int("limit"), Statuses: c.StringSlice("status"), Playbook: c.String("playbook")}}
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
@@ -58,7 +65,7 @@ func newRunsCommand() *cli.Command {
 }
 
 func (o *runsOptions) run(g *globals) error {
-	sums, err := g.cfg.Runs(o.limit)
+	sums, err := g.cfg.Runs(o.filter)
 	if err != nil {
 		return err
 	}
@@ -78,6 +85,10 @@ func (o *runsOptions) run(g *globals) error {
 	if len(rows) == 0 {
 		// As kubectl's "No resources found": on stderr, so stdout stays a list.
 		path, _ := g.cfg.JournalFile()
+		if len(o.filter.Statuses) > 0 || o.filter.Playbook != "" {
+			fmt.Fprintf(g.stderr, "no runs in journal %s match --status/--playbook\n", path)
+			return nil
+		}
 		fmt.Fprintf(g.stderr, "no runs in journal %s\n", path)
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type showOptions struct {
@@ -23,8 +24,15 @@ func newShowCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "show",
 		Usage:     "show a run's timeline: every step instance, its attempts, outputs and errors",
-		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}},
+		ArgsUsage: "[RUN]",
+		Description: `Without RUN, the newest run of the journal.
+
+   cairn show                      the newest run
+   cairn show 20261203-0915        a run by a unique prefix of its id
+   cairn show @latest -o json
+
+` + runRefHelp,
+		Flags: []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}},
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
@@ -34,8 +42,12 @@ func newShowCommand() *cli.Command {
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
-			if o.runID, err = oneArg(c, "RUN"); err != nil {
-				return err
+			if c.NArg() > 1 {
+				return usagef("show takes at most one RUN argument, got %d (see `cairn show --help`)", c.NArg())
+			}
+			o.runID = c.Args().First()
+			if o.runID == "" {
+				o.runID = action.LatestRun
 			}
 			return o.run(g)
 		},

@@ -23,6 +23,9 @@ func (c *Config) Approve(o ApproveOptions) (journal.Event, error) {
 		return journal.Event{}, err
 	}
 	defer db.Close()
+	if o.RunID, err = resolveRun(db, o.RunID); err != nil {
+		return journal.Event{}, err
+	}
 	run, err := db.Run(o.RunID)
 	if err != nil {
 		return journal.Event{}, err

@@ -4,14 +4,42 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
-// Runs lists the journal's runs, newest first; limit <= 0 means all. A
-// journal that does not exist yet has no runs.
-func (c *Config) Runs(limit int) ([]journal.RunSummary, error) {
+// RunFilter picks runs for a listing. Zero values pick everything.
+type RunFilter struct {
+	Limit    int      // at most this many, newest first; <= 0: all
+	Statuses []string // run statuses (workflow.Status), or "damaged"
+	Playbook string   // the playbook's name
+}
+
+// RunStatuses are the statuses a RunFilter can ask for.
+func RunStatuses() []string {
+	out := []string{"damaged"}
+	for _, s := range workflow.Statuses() {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// Runs lists the journal's runs that pass f, newest first. A journal that
+// does not exist yet has no runs.
+func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
+	var statuses []string
+	for _, s := range f.Statuses {
+		statuses = append(statuses, strings.Split(s, ",")...)
+	}
+	f.Statuses = statuses
+	for _, s := range f.Statuses {
+		if !slices.Contains(RunStatuses(), s) {
+			return nil, inputErrorf("no run status %q; the statuses are %s", s, strings.Join(RunStatuses(), ", "))
+		}
+	}
 	db, err := c.OpenJournal(context.Background(), true)
 	if errors.Is(err, journal.ErrNoJournal) {
 		return nil, nil
@@ -20,7 +48,31 @@ func (c *Config) Runs(limit int) ([]journal.RunSummary, error) {
 		return nil, err
 	}
 	defer db.Close()
-	return db.Runs(limit)
+	if len(f.Statuses) == 0 && f.Playbook == "" {
+		return db.Runs(f.Limit)
+	}
+	var out []journal.RunSummary
+	err = db.ScanRuns(func(s journal.RunSummary) bool {
+		if f.picks(s) {
+			out = append(out, s)
+		}
+		return f.Limit <= 0 || len(out) < f.Limit
+	})
+	return out, err
+}
+
+func (f RunFilter) picks(s journal.RunSummary) bool {
+	if f.Playbook != "" && s.Run.Playbook != f.Playbook {
+		return false
+	}
+	if len(f.Statuses) == 0 {
+		return true
+	}
+	st := "damaged"
+	if s.Err == nil {
+		st = string(workflow.StatusOf(s.Last))
+	}
+	return slices.Contains(f.Statuses, st)
 }
 
 // Shown is a run replayed from the journal, for its timeline.
@@ -31,13 +83,17 @@ type Shown struct {
 	Unverified error
 }
 
-// Show replays a run from the journal.
+// Show replays a run from the journal; runID may be a unique prefix or
+// @latest.
 func (c *Config) Show(runID string) (*Shown, error) {
 	db, err := c.OpenJournal(context.Background(), true)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
+	if runID, err = resolveRun(db, runID); err != nil {
+		return nil, err
+	}
 	run, err := db.Run(runID)
 	if err != nil {
 		return nil, err
@@ -64,7 +120,11 @@ func (c *Config) Verify(runID string) ([]Verification, error) {
 	}
 	defer db.Close()
 	ids := []string{runID}
-	if runID == "" {
+	if runID != "" {
+		if ids[0], err = resolveRun(db, runID); err != nil {
+			return nil, err
+		}
+	} else {
 		sums, err := db.Runs(0)
 		if err != nil {
 			return nil, err
@@ -92,5 +152,8 @@ func (c *Config) Export(runID string, w io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if runID, err = resolveRun(db, runID); err != nil {
+		return err
+	}
 	return db.Export(runID, w)
 }

@@ -72,10 +72,8 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 		return workflow.Outcome{}, err
 	}
 	defer db.Close()
-	if o.RunID == "" {
-		if o.RunID, err = NewestUnfinished(db); err != nil {
-			return workflow.Outcome{}, err
-		}
+	if o.RunID, err = resumedRun(db, o.RunID); err != nil {
+		return workflow.Outcome{}, err
 	}
 	run, pb, err := c.trustedRun(db, o.RunID)
 	if err != nil {
@@ -107,6 +105,9 @@ func (c *Config) RollbackPlan(o ResumeOptions) ([]workflow.PlanEntry, error) {
 		return nil, err
 	}
 	defer db.Close()
+	if o.RunID, err = resolveRun(db, o.RunID); err != nil {
+		return nil, err
+	}
 	run, pb, err := c.trustedRun(db, o.RunID)
 	if err != nil {
 		return nil, err
@@ -129,10 +130,8 @@ func (c *Config) ResumePlan(o ResumeOptions) (string, ResumePlanned, error) {
 		return "", ResumePlanned{}, err
 	}
 	defer db.Close()
-	if o.RunID == "" {
-		if o.RunID, err = NewestUnfinished(db); err != nil {
-			return "", ResumePlanned{}, err
-		}
+	if o.RunID, err = resumedRun(db, o.RunID); err != nil {
+		return "", ResumePlanned{}, err
 	}
 	_, pb, err := c.trustedRun(db, o.RunID)
 	if err != nil {
