@@ -91,6 +91,9 @@ func (o *showOptions) run(g *globals) error {
 		return err
 	}
 	v := buildShow(shown.State)
+	for _, k := range shown.Pending {
+		v.Instances = append(v.Instances, instanceView{Instance: k, Status: string(workflow.InstPending)})
+	}
 	if shown.Unverified != nil {
 		v.Verification = "FAILED: " + shown.Unverified.Error()
 	} else {
@@ -132,7 +135,9 @@ func buildShow(st *workflow.State) showView {
 		}
 		for _, a := range in.Attempts {
 			av := attemptView{N: a.N, Started: a.Started, Outcome: a.Outcome, Error: a.Error}
-			if a.Outcome == "" {
+			if a.Outcome == "" && in.Status == workflow.InstWaiting {
+				av.Outcome = "waiting for approval"
+			} else if a.Outcome == "" {
 				av.Outcome = "started, never finished"
 			} else {
 				av.Duration = a.Ended.Sub(a.Started).Round(time.Millisecond).String()
@@ -146,7 +151,7 @@ func buildShow(st *workflow.State) showView {
 
 func printShow(w io.Writer, v showView) error {
 	fmt.Fprintf(w, "run       %s\nplaybook  %s (%s, digest %.12s)\nstatus    %s\nstarted   %s by %s, %s\n",
-		v.Run.ID, v.Run.Playbook, v.Origin, v.Digest, v.Run.Status, v.Run.Started.Local().Format("2006-01-02 15:04:05"), v.Run.User, v.Run.Duration)
+		v.Run.ID, v.Run.Playbook, v.Origin, v.Digest, v.Run.Status, v.Run.Started.UTC().Format("2006-01-02 15:04:05 UTC"), v.Run.User, v.Run.Duration)
 	if v.Verification != "ok" {
 		fmt.Fprintf(w, "journal   %s\n", v.Verification)
 	}
@@ -156,7 +161,7 @@ func printShow(w io.Writer, v showView) error {
 	}
 	fmt.Fprintf(w, "target    %s\nparams    %s\nresumed   %d time(s)\n\n", target, kvString(v.Params), v.Resumes)
 	tw := newTable(w)
-	row(tw, "INSTANCE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
+	row(tw, "INSTANCE", "STATUS", "ATTEMPT", "STARTED (UTC)", "DURATION", "DETAIL")
 	for _, in := range v.Instances {
 		detail := in.Note
 		if len(in.Outputs) > 0 {
@@ -171,7 +176,7 @@ func printShow(w io.Writer, v showView) error {
 			if a.Error != "" {
 				d += ": " + firstLine(a.Error)
 			}
-			row(tw, "", "", a.N, a.Started.Local().Format("15:04:05.000"), a.Duration, d)
+			row(tw, "", "", a.N, a.Started.UTC().Format("15:04:05.000"), a.Duration, d)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -181,7 +186,7 @@ func printShow(w io.Writer, v showView) error {
 		fmt.Fprintln(w, "\nEVENTS")
 		tw = newTable(w)
 		for _, ev := range v.Events {
-			row(tw, ev.Seq, ev.Time.Local().Format("15:04:05.000"), ev.Type, workflow.Key(ev.Step, ev.Item), ev.User, firstLine(ev.Error+ev.Evidence))
+			row(tw, ev.Seq, ev.Time.UTC().Format("15:04:05.000"), ev.Type, workflow.Key(ev.Step, ev.Item), ev.User, firstLine(ev.Error+ev.Evidence))
 		}
 		return tw.Flush()
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -81,6 +82,10 @@ type Shown struct {
 	// Unverified is why the run's hash chain does not hold, or nil: a run
 	// that fails verification is still shown, and marked.
 	Unverified error
+	// Pending are the instances the run has not reached (see
+	// workflow.State.Pending); nil if the journaled playbook text no
+	// longer loads with this build's kinds.
+	Pending []string
 }
 
 // Show replays a run from the journal; runID may be a unique prefix or
@@ -102,7 +107,12 @@ func (c *Config) Show(runID string) (*Shown, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Shown{State: workflow.Replay(run, evs), Unverified: db.Verify(runID)}, nil
+	st := workflow.Replay(run, evs)
+	shown := &Shown{State: st, Unverified: db.Verify(runID)}
+	if pb, err := playbooks.Load("journal:"+run.ID, st.Run.Source, c.Registry()); err == nil {
+		shown.Pending = st.Pending(pb)
+	}
+	return shown, nil
 }
 
 // Verification is the result of checking one run's hash chain.
