@@ -175,6 +175,7 @@ type commentData struct {
 // journaled: what a progress display needs without replaying events.
 type Update struct {
 	Event journal.Event // as journaled
+	RunID string        // the run it belongs to
 	Run   Status        // the run's status after it
 	// Instance is a copy of the instance the event changed; nil for an
 	// event of the whole run.
@@ -198,7 +199,7 @@ func (u Update) State() InstanceStatus {
 
 // update describes the change ev made to s.
 func (s *State) update(ev journal.Event) Update {
-	u := Update{Event: ev, Run: s.Status}
+	u := Update{Event: ev, RunID: s.Run.ID, Run: s.Status}
 	switch {
 	case ev.Type == EvItemsFrozen:
 		u.Items = slices.Clone(s.Items[ev.Step])

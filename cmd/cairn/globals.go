@@ -56,6 +56,9 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	}
 	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
 	g.progress = newProgress(log, g.status)
+	// A JSON line stands alone (shipped, grepped, mixed with other runs'),
+	// so it names its run; a terminal shows one run, named when it starts.
+	g.progress.tagRun = w == out
 	g.cfg = &action.Config{
 		JournalPath: c.String("journal"),
 		Log:         log,

@@ -25,10 +25,12 @@ const progressRepeat = 30 * time.Second
 // and the latest progress of what is running; the progress messages then go
 // to the debug level instead, since the status line already shows them.
 type progress struct {
-	log  zerolog.Logger
-	line *statusLine // nil without a terminal
+	log    zerolog.Logger
+	line   *statusLine // nil without a terminal
+	tagRun bool        // put the run id on each line (JSON logs)
 
 	mu      sync.Mutex
+	runID   string // from the first update on; on every line if tagRun
 	steps   map[string]*stepView
 	current string // the step the status line shows
 	logged  map[string]loggedMsg
@@ -68,6 +70,10 @@ func (p *progress) view(step string) *stepView {
 // held, so it only updates memory and logs; drawing happens on the ticker.
 func (p *progress) update(u workflow.Update) {
 	p.mu.Lock()
+	if p.tagRun {
+		p.runID = u.RunID
+	}
+	runID := p.runID
 	summary := p.apply(u)
 	startTicker := p.line != nil && !p.ticking && p.current != ""
 	if startTicker {
@@ -77,7 +83,7 @@ func (p *progress) update(u workflow.Update) {
 	if startTicker {
 		go p.tick()
 	}
-	logEvent(p.log, u.Event, summary)
+	logEvent(p.log, runID, u.Event, summary)
 }
 
 // apply folds u into the views and returns a batch summary to log with it
@@ -123,6 +129,7 @@ func (p *progress) step(step, item, msg string) {
 	key := workflow.Key(step, item)
 	now := time.Now()
 	p.mu.Lock()
+	runID := p.runID
 	p.view(step).msg[item] = msg
 	last, seen := p.logged[key]
 	repeat := seen && last.msg == msg && now.Sub(last.at) < progressRepeat
@@ -136,6 +143,9 @@ func (p *progress) step(step, item, msg string) {
 	l := p.log.Info()
 	if p.line != nil {
 		l = p.log.Debug()
+	}
+	if runID != "" {
+		l = l.Str("run", runID)
 	}
 	l.Str("step", key).Msg(msg)
 }
@@ -237,7 +247,7 @@ func (p *progress) stop() {
 }
 
 // logEvent turns a journaled event into a log line.
-func logEvent(log zerolog.Logger, ev journal.Event, batch string) {
+func logEvent(log zerolog.Logger, runID string, ev journal.Event, batch string) {
 	var l *zerolog.Event
 	switch ev.Type {
 	case workflow.EvInstanceFailed, workflow.EvRunFailed, workflow.EvUndoFailed, workflow.EvRollbackFailed:
@@ -246,6 +256,9 @@ func logEvent(log zerolog.Logger, ev journal.Event, batch string) {
 		l = log.Warn()
 	default:
 		l = log.Info()
+	}
+	if runID != "" {
+		l = l.Str("run", runID)
 	}
 	l = l.Uint64("seq", ev.Seq)
 	if ev.Step != "" {
