@@ -35,6 +35,7 @@ run is found. Exits 3 if anything is wrong.`,
 				Name:      "export",
 				Usage:     "write a run's record and events as JSON lines",
 				ArgsUsage: "RUN",
+				Flags:     clusterReadFlags(),
 				Action: func(c *cli.Context) error {
 					g, err := newGlobals(c)
 					if err != nil {
@@ -43,6 +44,9 @@ run is found. Exits 3 if anything is wrong.`,
 					id, err := oneArg(c, "RUN")
 					if err != nil {
 						return err
+					}
+					if c.Bool("cluster") {
+						return g.cfg.ExportFromCluster(c.Context, id, g.stdout)
 					}
 					return g.cfg.Export(id, g.stdout)
 				},

@@ -14,9 +14,10 @@ import (
 )
 
 type runsOptions struct {
-	output string
-	limit  int
-	quiet  bool
+	output  string
+	limit   int
+	quiet   bool
+	cluster bool
 }
 
 type runRow struct {
@@ -35,30 +36,30 @@ func newRunsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "runs",
 		Usage: "list the runs in the journal, newest first",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			outputFlag(),
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "show at most `N` runs (0: all)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only run ids, for scripts"},
-		},
+		}, clusterReadFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &runsOptions{output: c.String("output"), limit: c.Int("limit"), quiet: c.Bool("quiet")}
+			o := &runsOptions{output: c.String("output"), limit: c.Int("limit"), quiet: c.Bool("quiet"), cluster: c.Bool("cluster")}
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
 			if c.NArg() > 0 {
 				return usagef("runs takes no arguments; to see one run use `cairn show RUN`")
 			}
-			return o.run(g)
+			return o.run(c, g)
 		},
 	}
 }
 
-func (o *runsOptions) run(g *globals) error {
-	sums, err := g.cfg.Runs(o.limit)
+func (o *runsOptions) run(c *cli.Context, g *globals) error {
+	sums, err := o.summaries(c, g)
 	if err != nil {
 		return err
 	}
@@ -77,6 +78,10 @@ func (o *runsOptions) run(g *globals) error {
 	}
 	if len(rows) == 0 {
 		// As kubectl's "No resources found": on stderr, so stdout stays a list.
+		if o.cluster {
+			fmt.Fprintf(g.stderr, "no runs in the cluster's journal mirror (namespace %s)\n", c.String("lock-namespace"))
+			return nil
+		}
 		path, _ := g.cfg.JournalFile()
 		fmt.Fprintf(g.stderr, "no runs in journal %s\n", path)
 		return nil
@@ -95,6 +100,25 @@ func (o *runsOptions) run(g *globals) error {
 		}
 	}
 	return nil
+}
+
+// summaries are the runs of the local journal, or of the cluster's mirror.
+func (o *runsOptions) summaries(c *cli.Context, g *globals) ([]journal.RunSummary, error) {
+	if !o.cluster {
+		return g.cfg.Runs(o.limit)
+	}
+	mirrored, err := g.cfg.RunsInCluster(c.Context)
+	if err != nil {
+		return nil, err
+	}
+	sums := make([]journal.RunSummary, 0, len(mirrored))
+	for _, m := range mirrored {
+		if o.limit > 0 && len(sums) == o.limit {
+			break
+		}
+		sums = append(sums, m.RunSummary)
+	}
+	return sums, nil
 }
 
 func summaryRow(s journal.RunSummary) runRow {

@@ -11,12 +11,14 @@ import (
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
+	"github.com/cairn-dev/cairn/workflow/action"
 )
 
 type showOptions struct {
-	runID  string
-	output string
-	events bool
+	runID   string
+	output  string
+	events  bool
+	cluster bool
 }
 
 func newShowCommand() *cli.Command {
@@ -24,20 +26,20 @@ func newShowCommand() *cli.Command {
 		Name:      "show",
 		Usage:     "show a run's timeline: every step instance, its attempts, outputs and errors",
 		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}},
+		Flags:     append([]cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}}, clusterReadFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &showOptions{output: c.String("output"), events: c.Bool("events")}
+			o := &showOptions{output: c.String("output"), events: c.Bool("events"), cluster: c.Bool("cluster")}
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
 			if o.runID, err = oneArg(c, "RUN"); err != nil {
 				return err
 			}
-			return o.run(g)
+			return o.run(c, g)
 		},
 	}
 }
@@ -73,8 +75,16 @@ type showView struct {
 	Events       []journal.Event `json:"events,omitempty" yaml:"events,omitempty"`
 }
 
-func (o *showOptions) run(g *globals) error {
-	shown, err := g.cfg.Show(o.runID)
+func (o *showOptions) run(c *cli.Context, g *globals) error {
+	var (
+		shown *action.Shown
+		err   error
+	)
+	if o.cluster {
+		shown, err = g.cfg.ShowInCluster(c.Context, o.runID)
+	} else {
+		shown, err = g.cfg.Show(o.runID)
+	}
 	if err != nil {
 		return err
 	}
