@@ -26,6 +26,16 @@ type Journal interface {
 	Events(runID string) ([]journal.Event, error)
 }
 
+// ContextJournal is a Journal whose Append may have to wait, as a journal
+// mirrored into the cluster does: the engine then appends a step's started
+// event with AppendContext, under the step's timeout, so that the wait is
+// bounded like any of the step's API calls and ends when the run is
+// interrupted.
+type ContextJournal interface {
+	Journal
+	AppendContext(ctx context.Context, runID string, e journal.Event) (journal.Event, error)
+}
+
 // Kinds builds executors by kind name.
 type Kinds interface {
 	Executor(kind string) (steps.Executor, error)
@@ -123,6 +133,9 @@ type StartRequest struct {
 	Origin   string // file path, or builtin:NAME
 	Values   playbooks.Values
 	Cluster  Binding
+	// NoMirror is journaled with run.started: the run is not kept in its
+	// cluster (the caller's journal does not mirror it), now or on resume.
+	NoMirror bool
 }
 
 // Start creates a run and executes it.
@@ -150,7 +163,11 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("create run: %w", err)
 	}
 	r := e.newRun(run, req.Playbook, req.Values, Replay(run, nil), req.Cluster)
-	if err := r.append(journal.Event{Type: EvRunStarted, User: e.User}); err != nil {
+	started := journal.Event{Type: EvRunStarted, User: e.User}
+	if req.NoMirror {
+		started.Data, _ = json.Marshal(startedData{NoMirror: true})
+	}
+	if err := r.append(started); err != nil {
 		return Outcome{RunID: run.ID}, err
 	}
 	if err := r.noteTakeover(held); err != nil {

@@ -76,7 +76,7 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
-		if err := r.append(journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
+		if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
 			return err
 		}
 		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(st.ID, item)})
@@ -120,6 +120,17 @@ func (e *Engine) progress(step, item string) func(string) {
 			e.OnProgress(step, item, msg)
 		}
 	}
+}
+
+// appendStarted journals a started event, waiting for a journal that may
+// wait (see ContextJournal) no longer than the step's timeout.
+func (e *Engine) appendStarted(ctx context.Context, r *runCtx, timeout time.Duration, ev journal.Event) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return r.appendCtx(ctx, ev)
 }
 
 // attempt runs one try under the step's timeout.

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -33,6 +34,12 @@ func (e *Engine) newRun(run journal.Run, pb *playbooks.Playbook, vals playbooks.
 // append redacts secrets from the event, journals it, and folds it into the
 // in-memory state, so that state never holds what the journal does not.
 func (r *runCtx) append(ev journal.Event) error {
+	return r.appendCtx(nil, ev)
+}
+
+// appendCtx is append whose wait for a journal that may wait (see
+// ContextJournal) ctx bounds; nil means the journal's own bound.
+func (r *runCtx) appendCtx(ctx context.Context, ev journal.Event) error {
 	ev.Evidence = r.redactor.Redact(ev.Evidence)
 	ev.Error = r.redactor.Redact(ev.Error)
 	if len(ev.Outputs) > 0 {
@@ -47,7 +54,15 @@ func (r *runCtx) append(ev journal.Event) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	stored, err := r.e.Journal.Append(r.run.ID, ev)
+	var (
+		stored journal.Event
+		err    error
+	)
+	if cj, ok := r.e.Journal.(ContextJournal); ok && ctx != nil {
+		stored, err = cj.AppendContext(ctx, r.run.ID, ev)
+	} else {
+		stored, err = r.e.Journal.Append(r.run.ID, ev)
+	}
 	if err != nil {
 		return fmt.Errorf("journal %s for %s: %w", ev.Type, Key(ev.Step, ev.Item), err)
 	}

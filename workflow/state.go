@@ -140,6 +140,9 @@ type State struct {
 	Instances map[string]*Instance
 	Resumes   int
 	Ended     time.Time
+	// NoMirror is set when the run was started with --no-mirror: it is
+	// not kept in its cluster, and resume keeps it so.
+	NoMirror bool
 }
 
 // Instance returns the state of step[item], creating a pending one.
@@ -151,6 +154,11 @@ func (s *State) Instance(step, item string) *Instance {
 		s.Instances[k] = in
 	}
 	return in
+}
+
+// startedData is what a run.started event says about how the run is kept.
+type startedData struct {
+	NoMirror bool `json:"noMirror,omitempty"`
 }
 
 type itemsData struct {
@@ -230,6 +238,11 @@ func Replay(run journal.Run, events []journal.Event) *State {
 
 func (s *State) apply(e journal.Event) {
 	switch e.Type {
+	case EvRunStarted:
+		var d startedData
+		if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
+			s.NoMirror = d.NoMirror
+		}
 	case EvRunResumed:
 		s.Resumes++
 	case EvRunForced:

@@ -82,7 +82,7 @@ func TestClusterFlagsBeforeCommandAndTypos(t *testing.T) {
 		{[]string{"run", "demo", "--kubconfig", "k"}, "unknown flag --kubconfig for cairn run; did you mean --kubeconfig?"},
 		{[]string{"run", "demo", "--kubconfig=k"}, "unknown flag --kubconfig for cairn run; did you mean --kubeconfig?"},
 		{[]string{"--contxt", "x", "run", "demo"}, "unknown flag --contxt for cairn run; did you mean --context?"},
-		{[]string{"--context", "x", "runs"}, "unknown flag --context for cairn runs"},
+		{[]string{"--context", "x", "playbooks"}, "unknown flag --context for cairn playbooks"},
 		{[]string{"runs", "--limt", "3"}, "did you mean --limit?"},
 	} {
 		r := cairn(t, j, tc.args...)

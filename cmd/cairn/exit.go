@@ -31,10 +31,14 @@ const exitCodesHelp = `EXIT CODES:
    1    a step failed; fix the cause, then cairn resume
    2    bad flags, arguments, parameters or playbook
    3    journal locked, unreadable, full or tampered, no such run, or a record
-        too large for it (4 MiB)
+        too large for it (4 MiB); also a journal mirror in the cluster whose
+        chain does not hold (resume --from-cluster refuses it)
    4    refused: another cairn run holds the cluster lock; or resume, rollback or
-        approve refused (changed playbook, params or cluster; nothing to do)
-   5    cluster unreachable or kubeconfig unusable
+        approve refused (changed playbook, params or cluster; nothing to do);
+        or the run went on elsewhere (its journal mirror in the cluster was
+        extended by another cairn)
+   5    cluster unreachable or kubeconfig unusable, or the journal mirror in
+        the cluster cannot be read or written
    130  interrupted by SIGINT/SIGTERM; cairn resume continues`
 
 // usageError marks errors in what the user typed.
@@ -56,6 +60,8 @@ func exitCode(err error) int {
 		held    *cluster.HeldError
 		secrets *workflow.MissingSecretsError
 		ref     *action.RunRefError
+		mconf   *cluster.ConflictError
+		mirror  *cluster.MirrorError
 	)
 	switch {
 	case err == nil:
@@ -65,7 +71,13 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ie), errors.As(err, &secrets),
 		errors.As(err, &ref) && ref.Ambiguous():
 		return ExitUsage
-	case errors.As(err, &ce), errors.As(err, &ke), errors.Is(err, cluster.ErrNotConfigured):
+	case errors.Is(err, journal.ErrTampered):
+		// Before a cluster error: a broken mirror chain is refused as a
+		// broken journal is, whatever else went wrong with it.
+		return ExitJournal
+	case errors.As(err, &mconf):
+		return ExitRefused
+	case errors.As(err, &ce), errors.As(err, &ke), errors.Is(err, cluster.ErrNotConfigured), errors.As(err, &mirror):
 		return ExitCluster
 	case errors.Is(err, workflow.ErrRefused), errors.Is(err, workflow.ErrNotResumable), errors.Is(err, workflow.ErrNoApproval),
 		errors.Is(err, workflow.ErrPastNoReturn),

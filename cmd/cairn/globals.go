@@ -109,6 +109,14 @@ func clusterFlags() []cli.Flag {
 	}
 }
 
+// clusterReadFlags are the flags of an audit command that can read a run
+// from the journal mirror in the cluster instead of the local journal.
+func clusterReadFlags() []cli.Flag {
+	return append([]cli.Flag{&cli.BoolFlag{Name: "cluster",
+		Usage: "read the run from its journal mirror in the cluster (configmaps in --lock-namespace), not the local journal"}},
+		clusterFlags()...)
+}
+
 // oneArg returns the single argument or a usage error.
 func oneArg(c *cli.Context, what string) (string, error) {
 	if c.NArg() != 1 {

@@ -41,6 +41,7 @@ run is found. Exits 3 if anything is wrong.
 hash, then the run's head.
 
 ` + runRefHelp,
+				Flags: clusterReadFlags(),
 				Action: func(c *cli.Context) error {
 					g, err := newGlobals(c)
 					if err != nil {
@@ -49,6 +50,9 @@ hash, then the run's head.
 					id, err := oneArg(c, "RUN")
 					if err != nil {
 						return err
+					}
+					if c.Bool("cluster") {
+						return g.cfg.ExportFromCluster(c.Context, id, g.stdout)
 					}
 					return g.cfg.Export(id, g.stdout)
 				},

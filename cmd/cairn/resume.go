@@ -40,6 +40,7 @@ works (see cairn run --help).
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "plan", Usage: "print what resume would skip, re-check and re-run, and do nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "resume even if the playbook, parameters or cluster changed (journaled)"},
+			&cli.BoolFlag{Name: "from-cluster", Usage: "import the run from its journal mirror in the cluster first, if this journal does not have it (no RUN: the newest unfinished run there)"},
 			outputFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -48,7 +49,7 @@ works (see cairn run --help).
 				return err
 			}
 			o := &resumeOptions{plan: c.Bool("plan"), output: c.String("output")}
-			o.Force = c.Bool("force")
+			o.Force, o.FromCluster = c.Bool("force"), c.Bool("from-cluster")
 			if c.NArg() > 1 {
 				return usagef("resume takes at most one RUN argument, got %d", c.NArg())
 			}

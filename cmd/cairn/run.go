@@ -13,6 +13,7 @@ import (
 type runOptions struct {
 	playbook string
 	params   action.Params
+	noMirror bool
 }
 
 func newRunCommand() *cli.Command {
@@ -37,13 +38,14 @@ the takeover is journaled. The lease is released when cairn exits or pauses.
    cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod
 
 ` + paramsHelp,
-		Flags: append(paramFlags(), clusterFlags()...),
+		Flags: append(append(paramFlags(), clusterFlags()...),
+			&cli.BoolFlag{Name: "no-mirror", Usage: "keep the run in the local journal only, not also in the cluster (journaled: resume keeps it so)"}),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &runOptions{}
+			o := &runOptions{noMirror: c.Bool("no-mirror")}
 			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
 				return err
 			}
@@ -56,7 +58,7 @@ the takeover is journaled. The lease is released when cairn exits or pauses.
 }
 
 func (o *runOptions) run(c *cli.Context, g *globals) error {
-	out, err := g.cfg.Run(c.Context, action.RunOptions{Playbook: o.playbook, Params: o.params})
+	out, err := g.cfg.Run(c.Context, action.RunOptions{Playbook: o.playbook, Params: o.params, NoMirror: o.noMirror})
 	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err

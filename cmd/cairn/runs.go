@@ -15,9 +15,10 @@ import (
 )
 
 type runsOptions struct {
-	output string
-	filter action.RunFilter
-	quiet  bool
+	output  string
+	filter  action.RunFilter
+	quiet   bool
+	cluster bool
 }
 
 type runRow struct {
@@ -39,19 +40,19 @@ func newRunsCommand() *cli.Command {
 		Description: `   cairn runs --status waiting-approval         runs waiting at a gate
    cairn runs --status failed,interrupted -q    ids of runs to resume
    cairn runs --playbook asm-asmcli-canary --limit 5`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			outputFlag(),
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "show at most `N` runs (0: all)"},
 			&cli.StringSliceFlag{Name: "status", Usage: "only runs in `STATUS` (repeat or comma-separate): " + strings.Join(action.RunStatuses(), ", ")},
 			&cli.StringFlag{Name: "playbook", Usage: "only runs of the playbook `NAME`"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only run ids, for scripts"},
-		},
+		}, clusterReadFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &runsOptions{output: c.String("output"), quiet: c.Bool("quiet"),
+			o := &runsOptions{output: c.String("output"), quiet: c.Bool("quiet"), cluster: c.Bool("cluster"),
 				filter: action.RunFilter{Limit: c.Int("limit"), Statuses: c.StringSlice("status"), Playbook: c.String("playbook")}}
 			if err := checkOutput(o.output); err != nil {
 				return err
@@ -59,13 +60,13 @@ func newRunsCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("runs takes no arguments; to see one run use `cairn show RUN`")
 			}
-			return o.run(g)
+			return o.run(c, g)
 		},
 	}
 }
 
-func (o *runsOptions) run(g *globals) error {
-	sums, err := g.cfg.Runs(o.filter)
+func (o *runsOptions) run(c *cli.Context, g *globals) error {
+	sums, err := o.summaries(c, g)
 	if err != nil {
 		return err
 	}
@@ -84,6 +85,10 @@ func (o *runsOptions) run(g *globals) error {
 	}
 	if len(rows) == 0 {
 		// As kubectl's "No resources found": on stderr, so stdout stays a list.
+		if o.cluster {
+			fmt.Fprintf(g.stderr, "no runs in the cluster's journal mirror (namespace %s)\n", c.String("lock-namespace"))
+			return nil
+		}
 		path, _ := g.cfg.JournalFile()
 		if len(o.filter.Statuses) > 0 || o.filter.Playbook != "" {
 			fmt.Fprintf(g.stderr, "no runs in journal %s match --status/--playbook\n", path)
@@ -106,6 +111,30 @@ func (o *runsOptions) run(g *globals) error {
 		}
 	}
 	return nil
+}
+
+// summaries are the runs of the local journal, or of the cluster's mirror.
+func (o *runsOptions) summaries(c *cli.Context, g *globals) ([]journal.RunSummary, error) {
+	if !o.cluster {
+		return g.cfg.Runs(o.filter)
+	}
+	if err := o.filter.Normalize(); err != nil {
+		return nil, err
+	}
+	mirrored, err := g.cfg.RunsInCluster(c.Context)
+	if err != nil {
+		return nil, err
+	}
+	sums := make([]journal.RunSummary, 0, len(mirrored))
+	for _, m := range mirrored {
+		if o.filter.Limit > 0 && len(sums) == o.filter.Limit {
+			break
+		}
+		if o.filter.Picks(m.RunSummary) {
+			sums = append(sums, m.RunSummary)
+		}
+	}
+	return sums, nil
 }
 
 func summaryRow(s journal.RunSummary) runRow {

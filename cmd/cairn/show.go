@@ -15,9 +15,10 @@ import (
 )
 
 type showOptions struct {
-	runID  string
-	output string
-	events bool
+	runID   string
+	output  string
+	events  bool
+	cluster bool
 }
 
 func newShowCommand() *cli.Command {
@@ -32,13 +33,13 @@ func newShowCommand() *cli.Command {
    cairn show @latest -o json
 
 ` + runRefHelp,
-		Flags: []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}},
+		Flags: append([]cli.Flag{outputFlag(), &cli.BoolFlag{Name: "events", Usage: "also list every journal event"}}, clusterReadFlags()...),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &showOptions{output: c.String("output"), events: c.Bool("events")}
+			o := &showOptions{output: c.String("output"), events: c.Bool("events"), cluster: c.Bool("cluster")}
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}
@@ -49,7 +50,7 @@ func newShowCommand() *cli.Command {
 			if o.runID == "" {
 				o.runID = action.LatestRun
 			}
-			return o.run(g)
+			return o.run(c, g)
 		},
 	}
 }
@@ -85,8 +86,16 @@ type showView struct {
 	Events       []journal.Event `json:"events,omitempty" yaml:"events,omitempty"`
 }
 
-func (o *showOptions) run(g *globals) error {
-	shown, err := g.cfg.Show(o.runID)
+func (o *showOptions) run(c *cli.Context, g *globals) error {
+	var (
+		shown *action.Shown
+		err   error
+	)
+	if o.cluster {
+		shown, err = g.cfg.ShowInCluster(c.Context, o.runID)
+	} else {
+		shown, err = g.cfg.Show(o.runID)
+	}
 	if err != nil {
 		return err
 	}

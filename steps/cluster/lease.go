@@ -55,6 +55,11 @@ type Holder struct {
 	Command string    `json:"command,omitempty"`
 	PID     int       `json:"pid,omitempty"`
 	Since   time.Time `json:"since"`
+	// Journal is the journal file the holder writes the run to. Two
+	// processes of one run on one host can only both be alive with two
+	// journals (a resume --from-cluster), so only a holder with the same
+	// journal is known to be dead.
+	Journal string `json:"journal,omitempty"`
 }
 
 // identity is the lease's holderIdentity: readable in `kubectl get lease`
@@ -209,7 +214,7 @@ func (l *Lock) takeable(cur *coordv1.Lease, h Holder) (taken string, ours bool, 
 		who = prev.String()
 	}
 	switch {
-	case ok && prev.RunID == h.RunID && prev.Host == h.Host:
+	case ok && prev.RunID == h.RunID && prev.Host == h.Host && prev.Journal == h.Journal:
 		// The journal lock guarantees that no other process of this host
 		// works on this run, so the holder is a process that died.
 		return fmt.Sprintf("%s, last renewed %s, left behind by a process of this run that stopped without releasing it",

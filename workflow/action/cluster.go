@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps/cluster"
@@ -69,17 +70,32 @@ func (c *Config) bind(ctx context.Context, pb *playbooks.Playbook, recorded map[
 	}
 	return &binding{
 		Binding: workflow.Binding{Target: id, Kubeconfig: tools.Path, Context: tools.Context},
-		lock:    leaseLock{lock},
+		lock:    leaseLock{lock: lock, journal: c.journalID()},
 		tools:   tools,
 	}, nil
 }
 
+// journalID is the journal file's absolute path, or "" if it has none.
+func (c *Config) journalID() string {
+	path, err := c.JournalFile()
+	if err != nil {
+		return ""
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
 // leaseLock adapts the Lease to the engine's lock, so that the workflow
 // package needs no client, and marks failures to reach the cluster.
-type leaseLock struct{ lock *cluster.Lock }
+type leaseLock struct {
+	lock    *cluster.Lock
+	journal string // the journal file, as given; "" for the default
+}
 
 func (l leaseLock) Acquire(ctx context.Context, h workflow.LockHolder) (workflow.Held, error) {
-	held, err := l.lock.Acquire(ctx, cluster.Holder{User: h.User, Host: h.Host, RunID: h.RunID, Command: h.Command, PID: os.Getpid(), Since: h.Since})
+	held, err := l.lock.Acquire(ctx, cluster.Holder{User: h.User, Host: h.Host, RunID: h.RunID, Command: h.Command, PID: os.Getpid(), Since: h.Since, Journal: l.journal})
 	if err != nil {
 		var he *cluster.HeldError
 		if errors.As(err, &he) || ctx.Err() != nil {

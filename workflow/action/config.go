@@ -139,9 +139,9 @@ func (c *Config) openExisting(ctx context.Context) (*journal.DB, error) {
 	return c.OpenJournal(ctx, false)
 }
 
-// engine builds the engine for one action on db.
-func (c *Config) engine(db *journal.DB) *workflow.Engine {
-	e := workflow.New(db, c.Registry(), c.Log)
+// engine builds the engine for one action on j.
+func (c *Config) engine(j workflow.Journal) *workflow.Engine {
+	e := workflow.New(j, c.Registry(), c.Log)
 	if c.Now != nil {
 		e.Now = c.Now
 	}

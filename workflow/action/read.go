@@ -31,15 +31,8 @@ func RunStatuses() []string {
 // Runs lists the journal's runs that pass f, newest first. A journal that
 // does not exist yet has no runs.
 func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
-	var statuses []string
-	for _, s := range f.Statuses {
-		statuses = append(statuses, strings.Split(s, ",")...)
-	}
-	f.Statuses = statuses
-	for _, s := range f.Statuses {
-		if !slices.Contains(RunStatuses(), s) {
-			return nil, inputErrorf("no run status %q; the statuses are %s", s, strings.Join(RunStatuses(), ", "))
-		}
+	if err := f.Normalize(); err != nil {
+		return nil, err
 	}
 	db, err := c.OpenJournal(context.Background(), true)
 	if errors.Is(err, journal.ErrNoJournal) {
@@ -54,7 +47,7 @@ func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
 	}
 	var out []journal.RunSummary
 	err = db.ScanRuns(func(s journal.RunSummary) bool {
-		if f.picks(s) {
+		if f.Picks(s) {
 			out = append(out, s)
 		}
 		return f.Limit <= 0 || len(out) < f.Limit
@@ -62,7 +55,23 @@ func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
 	return out, err
 }
 
-func (f RunFilter) picks(s journal.RunSummary) bool {
+// Normalize splits comma-separated statuses and refuses unknown ones.
+func (f *RunFilter) Normalize() error {
+	var statuses []string
+	for _, s := range f.Statuses {
+		statuses = append(statuses, strings.Split(s, ",")...)
+	}
+	f.Statuses = statuses
+	for _, s := range f.Statuses {
+		if !slices.Contains(RunStatuses(), s) {
+			return inputErrorf("no run status %q; the statuses are %s", s, strings.Join(RunStatuses(), ", "))
+		}
+	}
+	return nil
+}
+
+// Picks tells whether s passes the filter, whatever its limit.
+func (f RunFilter) Picks(s journal.RunSummary) bool {
 	if f.Playbook != "" && s.Run.Playbook != f.Playbook {
 		return false
 	}
@@ -107,12 +116,16 @@ func (c *Config) Show(runID string) (*Shown, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.shown(run, evs, db.Verify(runID)), nil
+}
+
+func (c *Config) shown(run journal.Run, evs []journal.Event, unverified error) *Shown {
 	st := workflow.Replay(run, evs)
-	shown := &Shown{State: st, Unverified: db.Verify(runID)}
+	shown := &Shown{State: st, Unverified: unverified}
 	if pb, err := playbooks.Load("journal:"+run.ID, st.Run.Source, c.Registry()); err == nil {
 		shown.Pending = st.Pending(pb)
 	}
-	return shown, nil
+	return shown
 }
 
 // Verification is the result of checking one run's hash chain.

@@ -13,6 +13,9 @@ import (
 type RunOptions struct {
 	Playbook string // a file or a built-in name
 	Params   Params
+	// NoMirror keeps the run out of its cluster: only the local journal
+	// has it. It is journaled, so resume keeps it so.
+	NoMirror bool
 }
 
 // Run starts a run of a playbook. It connects to the cluster (when the
@@ -40,9 +43,14 @@ func (c *Config) Run(ctx context.Context, o RunOptions) (workflow.Outcome, error
 		return workflow.Outcome{}, err
 	}
 	defer db.Close()
-	eng := c.engine(db)
+	j, m, err := c.journalFor(db, b, o.NoMirror)
+	if err != nil {
+		return workflow.Outcome{}, err
+	}
+	eng := c.engine(j)
 	eng.Lock = b.lock
-	return eng.Start(ctx, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Cluster: b.Binding})
+	out, err := eng.Start(ctx, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Cluster: b.Binding, NoMirror: o.NoMirror})
+	return out, flushMirror(ctx, m, err)
 }
 
 // ResumeOptions continues a run. Params carry the secrets again, and any
@@ -51,6 +59,10 @@ type ResumeOptions struct {
 	RunID  string // "" means the newest unfinished run
 	Params Params
 	Force  bool
+	// FromCluster imports the run from its mirror in the cluster first,
+	// when the journal does not have it; "" RunID then means the newest
+	// unfinished run in the cluster.
+	FromCluster bool
 }
 
 // Resume continues a run where it stopped.
@@ -64,7 +76,12 @@ func (c *Config) Rollback(ctx context.Context, o ResumeOptions) (workflow.Outcom
 }
 
 func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (workflow.Outcome, error) {
-	db, err := c.openExisting(ctx)
+	open := c.openExisting
+	if o.FromCluster {
+		// A machine with no journal yet gets one for the imported run.
+		open = func(ctx context.Context) (*journal.DB, error) { return c.OpenJournal(ctx, false) }
+	}
+	db, err := open(ctx)
 	if errors.Is(err, journal.ErrNoJournal) && o.RunID == "" {
 		return workflow.Outcome{}, &workflow.NotResumableError{}
 	}
@@ -72,10 +89,19 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 		return workflow.Outcome{}, err
 	}
 	defer db.Close()
+	if o.FromCluster {
+		if o.RunID, err = c.importFromCluster(ctx, db, o.RunID); err != nil {
+			return workflow.Outcome{RunID: o.RunID}, err
+		}
+	}
 	if o.RunID, err = resumedRun(db, o.RunID); err != nil {
 		return workflow.Outcome{}, err
 	}
 	run, pb, err := c.trustedRun(db, o.RunID)
+	if err != nil {
+		return workflow.Outcome{RunID: o.RunID}, err
+	}
+	st, err := c.engine(db).Load(o.RunID)
 	if err != nil {
 		return workflow.Outcome{RunID: o.RunID}, err
 	}
@@ -87,14 +113,27 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 		return workflow.Outcome{RunID: o.RunID}, err
 	}
 	defer b.release()
-	eng := c.engine(db)
+	j, m, err := c.journalFor(db, b, st.NoMirror)
+	if err != nil {
+		return workflow.Outcome{RunID: o.RunID}, err
+	}
+	if m != nil {
+		// Before anything is done: a run that went on elsewhere is refused.
+		if err := m.Attach(ctx, o.RunID); err != nil {
+			return workflow.Outcome{RunID: o.RunID}, err
+		}
+	}
+	eng := c.engine(j)
 	eng.Lock = b.lock
 	req := workflow.ResumeRequest{RunID: o.RunID, Playbook: pb, Set: o.Params.Set, File: o.Params.File, Force: o.Force, Cluster: b.Binding}
+	var out workflow.Outcome
 	if rollback {
-		return eng.Rollback(ctx, req)
+		out, err = eng.Rollback(ctx, req)
+	} else {
+		c.Log.Info().Str("run", o.RunID).Str("playbook", run.Playbook).Msg("resuming")
+		out, err = eng.Resume(ctx, req)
 	}
-	c.Log.Info().Str("run", o.RunID).Str("playbook", run.Playbook).Msg("resuming")
-	return eng.Resume(ctx, req)
+	return out, flushMirror(ctx, m, err)
 }
 
 // RollbackPlan tells what rollback would undo and pass over, newest first,

@@ -79,3 +79,30 @@ func resumedRun(db *journal.DB, ref string) (string, error) {
 	}
 	return resolveRun(db, ref)
 }
+
+// matchRef reads ref against ids listed newest first (a mirror's runs),
+// as resolveRun reads it against a journal; where names the list.
+func matchRef(ref, where string, ids []string) (string, error) {
+	if ref == LatestRun {
+		if len(ids) == 0 {
+			return "", &RunRefError{Ref: ref, Journal: where}
+		}
+		return ids[0], nil
+	}
+	var matches []string
+	for _, id := range ids {
+		if id == ref {
+			return id, nil
+		}
+		if strings.HasPrefix(id, ref) {
+			matches = append(matches, id)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", &RunRefError{Ref: ref, Journal: where}
+	case 1:
+		return matches[0], nil
+	}
+	return "", &RunRefError{Ref: ref, Journal: where, Matches: matches[:min(len(matches), 4)]}
+}
