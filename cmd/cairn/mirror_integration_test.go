@@ -143,6 +143,12 @@ func TestMirrorResumeFromClusterAfterKill(t *testing.T) {
 	}
 	want(t, k.cairnJournal(j2, "show", "--cluster", run, "--lock-namespace", k.ns), ExitOK, "succeeded", "ok")
 	want(t, k.cairnJournal(j2, "runs", "--cluster", "--lock-namespace", k.ns), ExitOK, run, "succeeded")
+	// Run references read against the mirror as against a journal.
+	want(t, k.cairnJournal(filepath.Join(t.TempDir(), "j5.db"), "show", "--cluster", run[:len(run)-3], "--lock-namespace", k.ns), ExitOK, run, "succeeded")
+	want(t, k.cairnJournal(filepath.Join(t.TempDir(), "j5.db"), "show", "--cluster", "--lock-namespace", k.ns), ExitOK, run, "succeeded")
+	if r := k.cairnJournal(j2, "runs", "--cluster", "--status", "failed", "-q", "--lock-namespace", k.ns); r.code != ExitOK || strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("runs --cluster --status failed: exit %d, %q, want no runs", r.code, r.stdout)
+	}
 	exp := k.cairnJournal(j2, "journal", "export", "--cluster", run, "--lock-namespace", k.ns)
 	loc := k.cairnJournal(j2, "journal", "export", run)
 	if exp.code != 0 || exp.stdout != loc.stdout {
