@@ -15,9 +15,10 @@ type approveOptions struct {
 
 func newApproveCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "approve",
-		Usage:     "approve a gate a run is waiting at",
-		ArgsUsage: "RUN STEP",
+		Name:         "approve",
+		Usage:        "approve a gate a run is waiting at",
+		ArgsUsage:    "RUN STEP",
+		BashComplete: completeArgs(approveArgs),
 		Description: `Records who approved the gate (your OS user and host) and when, with an
 optional comment, in the journal. It does not continue the run: run
 "cairn resume RUN" next.

@@ -15,7 +15,9 @@ import (
 // A flag that needs a value and is the last word is refused here: urfave
 // would otherwise take the playbook name, moved behind it, as its value.
 func interspersed(app *cli.App, args []string) ([]string, error) {
-	if len(args) < 2 {
+	if len(args) < 2 || args[len(args)-1] == completionFlag {
+		// A completion request: urfave/cli wants it last, and the words
+		// before it as typed, however incomplete.
 		return args, nil
 	}
 	global := []string{args[0]}
@@ -151,3 +153,6 @@ func flagWidth(flags []cli.Flag, args []string) int {
 	}
 	return 2
 }
+
+// completionFlag is the flag the completion scripts end their calls with.
+const completionFlag = "--generate-bash-completion"

@@ -14,9 +14,10 @@ func newJournalCommand() *cli.Command {
 		Usage: "verify or export the journal",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "verify",
-				Usage:     "check the hash chain of one run, or of every run",
-				ArgsUsage: "[RUN]",
+				Name:         "verify",
+				Usage:        "check the hash chain of one run, or of every run",
+				ArgsUsage:    "[RUN]",
+				BashComplete: firstArg(runIDs),
 				Description: `Each event carries the hash of the one before it, and each run keeps the
 hash of its last event, so a changed byte, a removed event or a truncated
 run is found. Exits 3 if anything is wrong.
@@ -34,9 +35,10 @@ run is found. Exits 3 if anything is wrong.
 				},
 			},
 			{
-				Name:      "export",
-				Usage:     "write a run's record and events as JSON lines",
-				ArgsUsage: "RUN",
+				Name:         "export",
+				Usage:        "write a run's record and events as JSON lines",
+				ArgsUsage:    "RUN",
+				BashComplete: firstArg(runIDs),
 				Description: `One JSON object per line: the run's record, then each event with its
 hash, then the run's head.
 

@@ -18,9 +18,10 @@ type planOptions struct {
 
 func newPlanCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "plan",
-		Usage:     "show the steps a run would take, with parameters filled in; changes nothing",
-		ArgsUsage: "PLAYBOOK",
+		Name:         "plan",
+		Usage:        "show the steps a run would take, with parameters filled in; changes nothing",
+		ArgsUsage:    "PLAYBOOK",
+		BashComplete: firstArg(playbookNames),
 		Description: `Expands foreach lists and renders each step's parameters. It opens no
 journal and contacts no cluster; items that come from the cluster are shown
 as placeholders, and outputs of earlier steps as <steps.ID.NAME>.

@@ -18,9 +18,10 @@ type playbooksShowOptions struct {
 
 func newPlaybooksShowCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "show",
-		Usage:     "document a playbook: parameters, steps, checks and rollback",
-		ArgsUsage: "NAME|FILE",
+		Name:         "show",
+		Usage:        "document a playbook: parameters, steps, checks and rollback",
+		ArgsUsage:    "NAME|FILE",
+		BashComplete: firstArg(playbookNames),
 		Description: `   cairn playbooks show asm-asmcli-canary
    cairn playbooks show asm-asmcli-canary --raw > my-canary.yaml      a copy to adapt
    cairn playbooks show asm-asmcli-canary --params-template > p.yaml  then: cairn run asm-asmcli-canary --params-file p.yaml`,

@@ -16,9 +16,10 @@ type resumeOptions struct {
 
 func newResumeCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "resume",
-		Usage:     "continue a run where it stopped",
-		ArgsUsage: "[RUN]",
+		Name:         "resume",
+		Usage:        "continue a run where it stopped",
+		ArgsUsage:    "[RUN]",
+		BashComplete: firstArg(runIDs),
 		Description: `With no RUN, resumes the newest run that is not finished. Instances whose
 success is journaled are never run again; one that was started but not
 finished is re-checked (its check, or its kind's own) and re-run only if its

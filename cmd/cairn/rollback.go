@@ -14,9 +14,10 @@ type rollbackOptions struct {
 
 func newRollbackCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "rollback",
-		Usage:     "undo a run's succeeded steps, newest first",
-		ArgsUsage: "RUN",
+		Name:         "rollback",
+		Usage:        "undo a run's succeeded steps, newest first",
+		ArgsUsage:    "RUN",
+		BashComplete: firstArg(runIDs),
 		Description: `Runs the undo action of every succeeded step instance of RUN, in reverse
 order of completion. Steps without an undo are left as they are. The
 rollback is journaled as a phase of the run; if it is interrupted, run the

@@ -18,9 +18,10 @@ type runOptions struct {
 
 func newRunCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "run",
-		Usage:     "start a run of a playbook",
-		ArgsUsage: "PLAYBOOK",
+		Name:         "run",
+		Usage:        "start a run of a playbook",
+		ArgsUsage:    "PLAYBOOK",
+		BashComplete: firstArg(playbookNames),
 		Description: `PLAYBOOK is a file, or the name of a built-in playbook (cairn playbooks).
 Each step's start and end are journaled. If the run stops (a crash, a signal,
 a failed step), "cairn resume" continues it. A gate step pauses the run and

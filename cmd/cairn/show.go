@@ -23,9 +23,10 @@ type showOptions struct {
 
 func newShowCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "show",
-		Usage:     "show a run's timeline: every step instance, its attempts, outputs and errors",
-		ArgsUsage: "[RUN]",
+		Name:         "show",
+		Usage:        "show a run's timeline: every step instance, its attempts, outputs and errors",
+		ArgsUsage:    "[RUN]",
+		BashComplete: firstArg(runIDs),
 		Description: `Without RUN, the newest run of the journal.
 
    cairn show                      the newest run

@@ -8,9 +8,10 @@ import (
 
 func newValidateCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "validate",
-		Usage:     "check playbooks and list every error with file:line:col",
-		ArgsUsage: "FILE...",
+		Name:         "validate",
+		Usage:        "check playbooks and list every error with file:line:col",
+		ArgsUsage:    "FILE...",
+		BashComplete: completeArgs(playbookNames),
 		Description: `Checks everything that can be checked before a run: YAML syntax, unknown
 keys and wrong types at every level, duplicate or malformed step ids, unknown
 step kinds, each kind's parameters, durations, foreach/check/undo shapes, and
