@@ -55,13 +55,15 @@ func exitCode(err error) int {
 		ke      *cluster.KubeconfigError
 		held    *cluster.HeldError
 		secrets *workflow.MissingSecretsError
+		inClear *playbooks.SecretError
 	)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, workflow.ErrInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ie), errors.As(err, &secrets):
+	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ie), errors.As(err, &secrets),
+		errors.As(err, &inClear):
 		return ExitUsage
 	case errors.As(err, &ce), errors.As(err, &ke), errors.Is(err, cluster.ErrNotConfigured):
 		return ExitCluster
