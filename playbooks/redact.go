@@ -19,8 +19,9 @@ const Redacted = "<redacted>"
 // lists, instance keys, the parameters a resume needs) is never passed
 // through it, and holding a secret there is refused instead (SecretIn).
 //
-// Besides each value itself it hides the forms a tool may print it in:
-// JSON-escaped (a tool quoting its input) and base64 (a Kubernetes Secret).
+// Besides each value itself it hides the forms a message or a tool may
+// quote it in: JSON-escaped, Go-quoted (%q) and base64 (a Kubernetes
+// Secret).
 type Redactor struct {
 	forms  []string // longest first
 	first  [256]bool
@@ -34,7 +35,8 @@ func NewRedactor(secrets []string) *Redactor {
 		if s == "" {
 			continue
 		}
-		r.forms = append(r.forms, s, jsonEscaped(s), base64.StdEncoding.EncodeToString([]byte(s)))
+		goQuoted := strconv.Quote(s)
+		r.forms = append(r.forms, s, jsonEscaped(s), goQuoted[1:len(goQuoted)-1], base64.StdEncoding.EncodeToString([]byte(s)))
 	}
 	// Longest first, so that "abc" is not half-replaced through a secret
 	// "ab" that starts at the same place.
