@@ -130,22 +130,43 @@ func TestSecretOnEverySurface(t *testing.T) {
 	}
 }
 
-// D3: a secret that JSON escapes (a quote, a backslash, a newline, a control
-// character) is redacted as text, before encoding: neither its raw nor its
-// escaped form reaches the journal or the error line.
+// failWith runs secret-fail.yaml, whose step prints or quotes secret and
+// fails, and returns the error line and the journal's bytes; fail says
+// which step.
+func failWith(t *testing.T, secret, fail string) map[string]string {
+	t.Helper()
+	j := filepath.Join(t.TempDir(), "j.db")
+	r := bin(t, j, secret, "run", cliBook("secret-fail.yaml"), "--param-from-env", "tok=CAIRN_TEST_TOK", "-p", "fail="+fail)
+	if r.code != ExitFailed {
+		t.Fatalf("run: exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	raw, err := os.ReadFile(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"the error line": r.stderr, "the journal file": string(raw)}
+}
+
+// D3: a secret that is escaped when encoded or quoted (a quote, a
+// backslash, a newline, a control character) is redacted as text, before
+// encoding: neither its raw nor an escaped form (JSON's, or Go's in
+// assert's got "...") reaches the journal.
 func TestSecretD3EscapedForms(t *testing.T) {
 	secret := "a\"b\\c\nd\te\x02"
-	s := surfaces(t, secret, "exec")
-	assertNoSecret(t, secret, map[string]string{"the journal file": s["the journal file"], "resume": s["resume"], "show -o json": s["show -o json"]})
+	for _, fail := range []string{"exec", "assert"} {
+		s := failWith(t, secret, fail)
+		assertNoSecret(t, secret, map[string]string{fail + ": the journal file": s["the journal file"]})
+	}
 }
 
 // D5: a secret longer than the window an error quotes of stderr is
-// redacted before the cut, so no piece of it is left.
+// redacted before the cut, so no piece of it is left in the journaled
+// error or the error line.
 func TestSecretD5CutByTheTailWindow(t *testing.T) {
 	secret := longSecret()
-	s := surfaces(t, secret, "exec")
-	if !strings.Contains(s["resume"], "stderr tail: <redacted>") {
-		t.Errorf("the error line does not quote the redacted tail:\n%s", s["resume"])
+	s := failWith(t, secret, "exec")
+	if !strings.Contains(s["the error line"], "stderr tail: <redacted>") {
+		t.Errorf("the error line does not quote the redacted tail:\n%s", s["the error line"])
 	}
-	assertNoSecret(t, secret, map[string]string{"the journal file": s["the journal file"], "resume": s["resume"]})
+	assertNoSecret(t, secret, s)
 }
