@@ -208,6 +208,9 @@ func (l *loader) param(key, n *yaml.Node) {
 		}
 	}
 	if v, ok := m["default"]; ok {
+		if p.Secret {
+			l.errorf(v.key, "%s: a secret parameter cannot have a default: the playbook text is kept in the journal and shown, so the default would not be secret; remove it and pass the value with --param-from-env %s=VAR, --param-from-file %s=FILE or -p %s=VALUE", where, name, name, name)
+		}
 		if p.Required {
 			l.errorf(v.key, "%s: a required parameter cannot have a default (a default means it is never missing)", where)
 		}

@@ -28,9 +28,9 @@ func TestLoadParsesSteps(t *testing.T) {
   zeta: {type: string, default: z}
   alpha: {type: list, default: [a, b], enum: [a, b, c]}
   beta: {type: int, default: 3}
-  gamma: {type: bool, default: true, secret: true}
+  gamma: {type: bool, default: true}
   delta: {type: duration, default: 90s, description: settle time}
-  rev: {type: string, required: true, pattern: '^asm-'}
+  rev: {type: string, required: true, pattern: '^asm-', secret: true}
 steps:
   - id: one
     description: first
@@ -74,7 +74,7 @@ steps:
 			t.Errorf("%s default = %#v, want %#v", p.Name, p.Default, wantDefaults[i])
 		}
 	}
-	if !pb.Params[3].Secret || !pb.Params[5].Required || pb.Params[5].Pattern.String() != "^asm-" ||
+	if !pb.Params[5].Secret || pb.Params[3].Secret || !pb.Params[5].Required || pb.Params[5].Pattern.String() != "^asm-" ||
 		pb.Params[4].Description != "settle time" || len(pb.Params[1].Enum) != 3 {
 		t.Errorf("param flags not parsed: %+v", pb.Params)
 	}

@@ -2,66 +2,193 @@ package playbooks
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-const redacted = "<redacted>"
+// Redacted is what a secret's value becomes in free text.
+const Redacted = "<redacted>"
 
-// Redactor hides secret values in text bound for logs and the journal.
+// Redactor hides secret values in free text: messages, errors, output
+// tails, outputs and rendered params. It works on decoded strings, before
+// they are encoded for the journal, a log or a terminal; structure (item
+// lists, instance keys, the parameters a resume needs) is never passed
+// through it, and holding a secret there is refused instead (SecretIn).
+//
+// Besides each value itself it hides the forms a message or a tool may
+// quote it in: JSON-escaped, Go-quoted (%q) and base64 (a Kubernetes
+// Secret).
 type Redactor struct {
-	r *strings.Replacer
+	forms  []string // longest first
+	first  [256]bool
+	maxLen int
 }
 
 // NewRedactor builds a Redactor for the given secrets; empty ones are ignored.
 func NewRedactor(secrets []string) *Redactor {
-	list := slices.Clone(secrets)
-	// Step params reach the journal and plans as JSON, where a secret with
-	// a quote, a backslash or a control character is escaped: hide that
-	// form too.
+	r := &Redactor{}
 	for _, s := range secrets {
-		if j := jsonEscaped(s); j != s {
-			list = append(list, j)
+		if s == "" {
+			continue
 		}
+		goQuoted := strconv.Quote(s)
+		r.forms = append(r.forms, s, jsonEscaped(s), goQuoted[1:len(goQuoted)-1], base64.StdEncoding.EncodeToString([]byte(s)))
 	}
-	list = slices.DeleteFunc(list, func(s string) bool { return s == "" })
-	// strings.Replacer tries olds in argument order at each position, so
-	// longest first keeps "abc" from being half-replaced via its prefix "ab".
-	slices.SortFunc(list, func(a, b string) int {
+	// Longest first, so that "abc" is not half-replaced through a secret
+	// "ab" that starts at the same place.
+	slices.SortFunc(r.forms, func(a, b string) int {
 		if len(a) != len(b) {
 			return len(b) - len(a)
 		}
 		return strings.Compare(a, b)
 	})
-	list = slices.Compact(list)
-	if len(list) == 0 {
-		return &Redactor{}
+	r.forms = slices.Compact(r.forms)
+	for _, f := range r.forms {
+		r.first[f[0]] = true
+		r.maxLen = max(r.maxLen, len(f))
 	}
-	pairs := make([]string, 0, 2*len(list))
-	for _, s := range list {
-		pairs = append(pairs, s, redacted)
-	}
-	return &Redactor{r: strings.NewReplacer(pairs...)}
+	return r
 }
 
 // Redact replaces every occurrence of every secret with "<redacted>".
 func (r *Redactor) Redact(s string) string {
-	if r == nil || r.r == nil {
-		return s
-	}
-	return r.r.Replace(s)
+	return r.RedactTail(s, 0)
 }
 
-// jsonEscaped is s as it appears inside a JSON string, as encoded without
-// HTML escaping (the way the journal and plans encode params).
-func jsonEscaped(s string) string {
+// RedactTail redacts s and returns the part of the result that stands for
+// s[from:]: a secret that starts before from and ends after it is replaced
+// whole. A caller cutting a tail off a stream keeps MaxLen bytes before
+// from, so that a secret the cut goes through is still seen whole.
+func (r *Redactor) RedactTail(s string, from int) string {
+	if r == nil || len(r.forms) == 0 {
+		return s[from:]
+	}
+	var b strings.Builder
+	last := 0 // s[last:i] is not yet written
+	started := false
+	for i := 0; i < len(s); {
+		f := r.match(s, i)
+		if f == "" {
+			i++
+			continue
+		}
+		end := i + len(f)
+		switch {
+		case end <= from:
+		case i < from:
+			b.WriteString(Redacted)
+			started = true
+		default:
+			if !started {
+				last, started = max(last, from), true
+			}
+			b.WriteString(s[last:i])
+			b.WriteString(Redacted)
+		}
+		i, last = end, end
+	}
+	if !started {
+		last = max(last, from)
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func (r *Redactor) match(s string, i int) string {
+	if !r.first[s[i]] {
+		return ""
+	}
+	for _, f := range r.forms {
+		if strings.HasPrefix(s[i:], f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// MaxLen is the length of the longest form of a secret the Redactor hides.
+func (r *Redactor) MaxLen() int {
+	if r == nil {
+		return 0
+	}
+	return r.maxLen
+}
+
+// RedactJSON re-encodes a JSON document with every string in it, keys too,
+// redacted as decoded text, so that the escaping JSON applies to a quote,
+// a backslash or a control character cannot hide a secret from it. The
+// order of keys and the text of numbers are kept.
+func (r *Redactor) RedactJSON(doc []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var buf bytes.Buffer
+	if err := r.redactValue(dec, &buf); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+func (r *Redactor) redactValue(dec *json.Decoder, buf *bytes.Buffer) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		buf.WriteByte(byte(t))
+		for n := 0; dec.More(); n++ {
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			if t == '{' {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				buf.WriteString(quoteJSON(r.Redact(k.(string))))
+				buf.WriteByte(':')
+			}
+			if err := r.redactValue(dec, buf); err != nil {
+				return err
+			}
+		}
+		end, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		buf.WriteByte(byte(end.(json.Delim)))
+	case string:
+		buf.WriteString(quoteJSON(r.Redact(t)))
+	case json.Number:
+		buf.WriteString(t.String())
+	case bool:
+		buf.WriteString(strconv.FormatBool(t))
+	case nil:
+		buf.WriteString("null")
+	default:
+		return fmt.Errorf("unexpected JSON token %v", tok)
+	}
+	return nil
+}
+
+// quoteJSON is s as a JSON string, without HTML escaping (the way the
+// journal and plans show params: `a > b`, not `a \u003e b`).
+func quoteJSON(s string) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(s); err != nil {
-		return s
+		return strconv.Quote(s)
 	}
-	out := strings.TrimSuffix(buf.String(), "\n")
-	return out[1 : len(out)-1]
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+// jsonEscaped is s as it appears inside a JSON string.
+func jsonEscaped(s string) string {
+	q := quoteJSON(s)
+	return q[1 : len(q)-1]
 }

@@ -3,6 +3,8 @@ package playbooks
 import (
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // stepInfo is what references to a step need to know.
@@ -82,4 +84,15 @@ func (l *loader) paramList() string {
 		names[i] = p.Name
 	}
 	return "declared: " + strings.Join(names, ", ")
+}
+
+// noSecretItem refuses a foreach item that references a secret parameter:
+// items are kept in the journal and shown in clear.
+func (l *loader) noSecretItem(n *yaml.Node, s string) {
+	refs, _ := refsOf(s)
+	for _, r := range refs {
+		if p := l.params[r.name]; r.kind == refParam && p != nil && p.Secret {
+			l.errorf(n, "foreach: item %s uses secret parameter %s, and items are kept in the journal and shown in clear; use the secret in the step's params instead", r.text, r.name)
+		}
+	}
 }

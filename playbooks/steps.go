@@ -311,6 +311,7 @@ func (l *loader) foreach(n *yaml.Node, rc refCtx) *Foreach {
 				}
 				f.Items = append(f.Items, s)
 				l.checkRefs([]strNode{{s, l.pos(e)}}, rc)
+				l.noSecretItem(e, s)
 			}
 		}
 	case n.Kind == yaml.ScalarNode && !isNull(n):
@@ -327,6 +328,10 @@ func (l *loader) foreach(n *yaml.Node, rc refCtx) *Foreach {
 		}
 		if p.Type != TypeList && p.Type != "" {
 			l.errorf(n, "foreach: parameter %s is a %s, not a list", name, p.Type)
+			return nil
+		}
+		if p.Secret {
+			l.errorf(n, "foreach: parameter %s is secret, and items are kept in the journal and shown in clear; iterate over a list that is not secret", name)
 			return nil
 		}
 		f.Param = name

@@ -36,28 +36,18 @@ func renderValueString(x any) string {
 	}
 }
 
-// SecretDefault is how the journal holds a secret parameter whose value is
-// its default: the playbook, journaled too, has it, so resume takes it from
-// there instead of asking for it again.
-const SecretDefault = "<redacted: the default>"
-
-// Redacted returns each value rendered to a string with secret params
-// replaced by "<redacted>" (SecretDefault if it is the default), for the
-// journal.
+// Redacted returns each value rendered to a string, with secret params
+// replaced by "<redacted>", for the journal: what resume compares and
+// fills in again. Resolve refuses values that would carry a secret here.
 func (v Values) Redacted(pb *Playbook) map[string]string {
-	secret := map[string]*Param{}
+	secret := map[string]bool{}
 	for _, p := range pb.Params {
-		if p.Secret {
-			secret[p.Name] = p
-		}
+		secret[p.Name] = p.Secret
 	}
 	out := make(map[string]string, len(v))
 	for name := range v {
-		if p := secret[name]; p != nil {
-			out[name] = redacted
-			if p.Default != nil && (Values{name: p.Default}).String(name) == v.String(name) {
-				out[name] = SecretDefault
-			}
+		if secret[name] {
+			out[name] = Redacted
 		} else {
 			out[name] = v.String(name)
 		}
@@ -65,23 +55,60 @@ func (v Values) Redacted(pb *Playbook) map[string]string {
 	return out
 }
 
+// SecretIn returns the name of a secret parameter whose value (or, for a
+// list, one of whose elements) occurs in s, or "" if none does. Structure
+// the journal keeps in clear (foreach items, the values of other
+// parameters) must not hold a secret: it is refused, not redacted, since
+// redacting it would change what a resume does.
+func (v Values) SecretIn(pb *Playbook, s string) string {
+	for _, p := range pb.Params {
+		if !p.Secret {
+			continue
+		}
+		for _, sec := range secretValues(v, p.Name) {
+			if strings.Contains(s, sec) {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}
+
+func secretValues(v Values, name string) []string {
+	var out []string
+	if s := v.String(name); s != "" {
+		out = append(out, s)
+	}
+	if l, ok := v[name].([]string); ok && len(l) > 1 {
+		for _, e := range l {
+			if e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// SecretError is structure that would hold a secret's value: a foreach
+// item, or the value of a parameter that is not secret. Both are kept in
+// the journal in clear and shown by show and plan, so the run is refused.
+type SecretError struct {
+	Where  string // "step loop: foreach item 2", "parameter msg"
+	Secret string // the secret parameter
+}
+
+func (e *SecretError) Error() string {
+	return fmt.Sprintf("%s holds the value of secret parameter %s; it would be kept in the journal and shown in clear, so it is refused: "+
+		"use the secret only in a step's params (argv, env, ...), and keep it out of foreach items and other parameters, or mark that parameter secret too", e.Where, e.Secret)
+}
+
 // Secrets returns the rendered non-empty values of secret params. For a list
 // the elements are included too, since each may appear on its own.
 func (v Values) Secrets(pb *Playbook) []string {
 	var out []string
 	for _, p := range pb.Params {
-		if !p.Secret {
-			continue
-		}
-		if s := v.String(p.Name); s != "" {
-			out = append(out, s)
-		}
-		if l, ok := v[p.Name].([]string); ok && len(l) > 1 {
-			for _, e := range l {
-				if e != "" {
-					out = append(out, e)
-				}
-			}
+		if p.Secret {
+			out = append(out, secretValues(v, p.Name)...)
 		}
 	}
 	return out
@@ -145,6 +172,17 @@ func Resolve(pb *Playbook, set map[string]string, file map[string]any) (Values, 
 			continue
 		}
 		vals[p.Name] = typed
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	for _, p := range pb.Params {
+		if p.Secret {
+			continue
+		}
+		if name := vals.SecretIn(pb, vals.String(p.Name)); name != "" {
+			problems = append(problems, &SecretError{Where: "parameter " + p.Name, Secret: name})
+		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)

@@ -109,29 +109,38 @@ func (assertion) Run(ctx context.Context, in Instance) (Result, error) {
 		}
 		op = set[0]
 	}
+	// Quoting cuts a long value: secrets are redacted before the cut.
+	q := func(s string) string { return quote(in.Redactor.Redact(s)) }
+	qList := func(list []string) string {
+		r := make([]string, len(list))
+		for i, s := range list {
+			r[i] = in.Redactor.Redact(s)
+		}
+		return quoteList(r)
+	}
 	v := p.That
 	var pass bool
 	var expected, evidence string
 	switch op {
 	case "equals":
 		pass = v == p.Equals
-		expected, evidence = quote(p.Equals), quote(v)+" equals "+quote(p.Equals)
+		expected, evidence = q(p.Equals), q(v)+" equals "+q(p.Equals)
 	case "notEquals":
 		pass = v != p.NotEquals
-		expected, evidence = "a value other than "+quote(p.NotEquals), quote(v)+" does not equal "+quote(p.NotEquals)
+		expected, evidence = "a value other than "+q(p.NotEquals), q(v)+" does not equal "+q(p.NotEquals)
 	case "in":
 		pass = slices.Contains(p.In, v)
-		expected, evidence = "one of "+quoteList(p.In), quote(v)+" is one of "+quoteList(p.In)
+		expected, evidence = "one of "+qList(p.In), q(v)+" is one of "+qList(p.In)
 	case "matches":
 		re, err := regexp.Compile(p.Matches)
 		if err != nil {
 			return Result{}, Permanent(fmt.Errorf("assert: matches: invalid regex: %w", err))
 		}
 		pass = re.MatchString(v)
-		expected, evidence = "a value matching /"+p.Matches+"/", quote(v)+" matches /"+p.Matches+"/"
+		expected, evidence = "a value matching /"+p.Matches+"/", q(v)+" matches /"+p.Matches+"/"
 	case "notEmpty":
 		pass = v != ""
-		expected, evidence = "a non-empty value", quote(v)+" is not empty"
+		expected, evidence = "a non-empty value", q(v)+" is not empty"
 	default:
 		return Result{}, Permanent(fmt.Errorf("assert: unknown comparison %q (a bug)", op))
 	}
@@ -142,7 +151,7 @@ func (assertion) Run(ctx context.Context, in Instance) (Result, error) {
 	if p.Message != "" {
 		msg += p.Message + ": "
 	}
-	msg += "expected " + expected + ", got " + quote(v)
+	msg += "expected " + expected + ", got " + q(v)
 	if p.thatSrc != "" && p.thatSrc != v {
 		msg += " (that: " + p.thatSrc + ")"
 	}

@@ -77,8 +77,8 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	if expect != nil || len(outs) > 0 {
 		headCap = maxStdoutBytes
 	}
-	stdout := &capture{headCap: headCap, tailCap: p.tailBytes()}
-	stderr := &capture{tailCap: p.tailBytes()}
+	stdout := &capture{headCap: headCap, tailCap: p.tailBytes(), red: in.Redactor}
+	stderr := &capture{tailCap: p.tailBytes(), red: in.Redactor}
 
 	cmd := exec.CommandContext(runCtx, p.Argv[0], p.Argv[1:]...)
 	cmd.Dir = p.Dir
@@ -110,7 +110,7 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	if cmd.ProcessState != nil {
 		code = cmd.ProcessState.ExitCode()
 	}
-	x.log.Debug().Str("step", in.StepID).Str("item", in.Item).Str("program", p.Argv[0]).
+	x.log.Debug().Str("step", in.StepID).Str("item", in.Item).Str("program", in.Redactor.Redact(p.Argv[0])).
 		Int("exit", code).Dur("elapsed", elapsed).Msg("exec finished")
 
 	res := Result{Evidence: x.evidence(cmd.ProcessState, elapsed, waitErr, stdout, stderr)}

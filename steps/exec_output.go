@@ -9,13 +9,18 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cairn-dev/cairn/playbooks"
 )
 
 // capture keeps the head of a stream (what expect and outputs search) and
 // its tail (what the journal keeps as evidence), without holding more than
-// both caps however much a tool writes.
+// both caps however much a tool writes. The tail keeps the length of the
+// longest secret more than its cap, so that a secret the cut goes through
+// is seen whole and redacted before the cut is made.
 type capture struct {
 	headCap, tailCap int
+	red              *playbooks.Redactor
 	head, tail       []byte
 	total            int64
 }
@@ -25,29 +30,33 @@ func (c *capture) Write(p []byte) (int, error) {
 	if room := c.headCap - len(c.head); room > 0 {
 		c.head = append(c.head, p[:min(room, len(p))]...)
 	}
-	if len(p) >= c.tailCap {
-		c.tail = append(c.tail[:0], p[len(p)-c.tailCap:]...)
+	keep := c.tailCap + c.red.MaxLen()
+	if len(p) >= keep {
+		c.tail = append(c.tail[:0], p[len(p)-keep:]...)
 		return len(p), nil
 	}
 	c.tail = append(c.tail, p...)
 	// Trimming only at twice the cap keeps the copying amortised.
-	if len(c.tail) > 2*c.tailCap {
-		c.tail = append(c.tail[:0], c.tail[len(c.tail)-c.tailCap:]...)
+	if len(c.tail) > 2*keep {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-keep:]...)
 	}
 	return len(p), nil
 }
 
-// tailString returns at most n of the last bytes, starting at a rune
-// boundary so that the journal never holds half a character.
+// tailString returns at most n of the last bytes, secrets redacted,
+// starting at a rune boundary so that the journal never holds half a
+// character. Redaction comes first, so the cut never leaves part of a
+// secret: one the cut goes through is replaced whole.
 func (c *capture) tailString(n int) string {
 	b := c.tail
+	from := 0
 	if len(b) > n {
-		b = b[len(b)-n:]
-		for i := 0; i < utf8.UTFMax && len(b) > 0 && !utf8.RuneStart(b[0]); i++ {
-			b = b[1:]
+		from = len(b) - n
+		for i := 0; i < utf8.UTFMax && from < len(b) && !utf8.RuneStart(b[from]); i++ {
+			from++
 		}
 	}
-	return string(b)
+	return c.red.RedactTail(string(b), from)
 }
 
 // truncated reports whether the head missed part of the stream.
@@ -60,8 +69,8 @@ func (c *capture) section(w io.Writer, name string) {
 	case c.total == 0:
 		fmt.Fprintf(w, "--- %s (empty) ---\n", name)
 		return
-	case int64(len(t)) < c.total:
-		fmt.Fprintf(w, "--- %s (last %d of %d bytes) ---\n", name, len(t), c.total)
+	case c.total > int64(c.tailCap):
+		fmt.Fprintf(w, "--- %s (last %d of %d bytes) ---\n", name, c.tailCap, c.total)
 	default:
 		fmt.Fprintf(w, "--- %s (%d bytes) ---\n", name, c.total)
 	}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/cairn-dev/cairn/playbooks"
 )
 
 // Instance is one execution of a step for one item. Params has already been
@@ -31,6 +33,11 @@ type Instance struct {
 	// Progress reports how a long step is getting on ("3/4 updated"). It is
 	// never nil when the engine calls Run; it is not journaled.
 	Progress func(msg string)
+	// Redactor hides the run's secrets. The engine redacts what Run
+	// returns; a kind uses it only where it cuts text (an output tail),
+	// so that the cut is made after redaction and never through a secret.
+	// nil hides nothing.
+	Redactor *playbooks.Redactor
 }
 
 // Report calls in.Progress if it is set, so kinds and tests need not check.

@@ -140,6 +140,9 @@ type StartRequest struct {
 
 // Start creates a run and executes it.
 func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
+	if err := knownSecretItems(req.Playbook, req.Values, nil); err != nil {
+		return Outcome{}, err
+	}
 	run := journal.Run{
 		ID:           journal.NewRunID(e.Now()),
 		Playbook:     req.Playbook.Name,
@@ -174,7 +177,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (Outcome, error) {
 		return Outcome{RunID: run.ID}, err
 	}
 	out, err := e.execute(ctx, r)
-	return out, lockLost(ctx, err)
+	return out, lockLost(ctx, r.redactErr(err))
 }
 
 // ResumeRequest describes a resume of an existing run. Set and File carry
@@ -213,10 +216,10 @@ func (e *Engine) Resume(ctx context.Context, req ResumeRequest) (Outcome, error)
 		return Outcome{RunID: req.RunID}, err
 	}
 	if err := e.killLeftovers(ctx, r); err != nil {
-		return Outcome{RunID: req.RunID}, lockLost(ctx, err)
+		return Outcome{RunID: req.RunID}, lockLost(ctx, r.redactErr(err))
 	}
 	out, err := e.execute(ctx, r)
-	return out, lockLost(ctx, err)
+	return out, lockLost(ctx, r.redactErr(err))
 }
 
 // resumable refuses runs that resume cannot continue.
@@ -253,6 +256,9 @@ func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 	run := st.Run
 	vals, err := ResumeValues(req.Playbook, run, req.Set, req.File)
 	if err != nil {
+		return nil, err
+	}
+	if err := knownSecretItems(req.Playbook, vals, st.Items); err != nil {
 		return nil, err
 	}
 	var diffs []string

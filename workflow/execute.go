@@ -80,6 +80,9 @@ func (e *Engine) items(ctx context.Context, r *runCtx, id string, fe *playbooks.
 	}
 	items, err := e.expand(ctx, r, fe)
 	if err == nil {
+		if err = secretItems(id, items, r.pb, r.vals); err != nil {
+			return nil, err
+		}
 		err = uniqueItems(items)
 	}
 	if err != nil {
@@ -239,7 +242,7 @@ func (r *runCtx) waiting() []Waiting {
 	// Messages are rendered outside the lock: they may read step outputs.
 	for i, w := range out {
 		st := r.step(w.Step)
-		out[i].Message = gateMessage(st, r.scope(w.Item, st.Foreach != nil))
+		out[i].Message = r.redactor.Redact(gateMessage(st, r.scope(w.Item, st.Foreach != nil)))
 	}
 	return out
 }

@@ -299,8 +299,12 @@ func TestGroupPlanIsItemMajor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	entries, err := Plan(pb, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
-	for _, e := range Plan(pb, vals) {
+	for _, e := range entries {
 		if e.Group != "" && e.Group != "move" {
 			t.Fatalf("entry %+v in group %s", e, e.Group)
 		}

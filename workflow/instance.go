@@ -72,14 +72,14 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 	attempt := len(in.Attempts)
 	for try := 1; ; try++ {
 		attempt++
-		params, err := renderParams(st.Params, sc)
+		params, err := renderParams(st.Params, sc, r.redactor)
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
 		if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
 			return err
 		}
-		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(st.ID, item)})
+		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(r, st.ID, item), Redactor: r.redactor})
 		switch {
 		case err == nil:
 			return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: attempt, Outputs: res.Outputs, Evidence: res.Evidence})
@@ -114,10 +114,10 @@ func groupWhen(st *playbooks.Step) *playbooks.Condition {
 	return st.Group.When
 }
 
-func (e *Engine) progress(step, item string) func(string) {
+func (e *Engine) progress(r *runCtx, step, item string) func(string) {
 	return func(msg string) {
 		if e.OnProgress != nil {
-			e.OnProgress(step, item, msg)
+			e.OnProgress(step, item, r.redactor.Redact(msg))
 		}
 	}
 }
@@ -172,7 +172,7 @@ func backoff(r playbooks.Retry, try int) time.Duration {
 // action's outputs stand in for the step's, since the step does not run.
 func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item, token string, sc *playbooks.Scope) (bool, steps.Result) {
 	var no steps.Result
-	in := steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Token: token, Progress: e.progress(st.ID, item)}
+	in := steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Token: token, Progress: e.progress(r, st.ID, item), Redactor: r.redactor}
 	if st.Check != nil {
 		ex, err := e.Kinds.Executor(st.Check.Kind)
 		if err != nil {
@@ -185,7 +185,7 @@ func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item,
 		in.Params = params
 		res, err := e.attempt(ctx, ex, st.Timeout, in)
 		if err != nil {
-			e.Log.Debug().Err(err).Str("instance", Key(st.ID, item)).Msg("check says not in place")
+			e.Log.Debug().Str("error", r.redactor.Redact(err.Error())).Str("instance", Key(st.ID, item)).Msg("check says not in place")
 			return false, no
 		}
 		res.Evidence = "effect already in place: check " + st.Check.Kind + " passed\n" + res.Evidence

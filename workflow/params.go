@@ -8,11 +8,11 @@ import (
 )
 
 // Redacted is how the journal holds the value of a secret parameter.
-const Redacted = "<redacted>"
+const Redacted = playbooks.Redacted
 
 // ResumeValues rebuilds a run's parameter values: the journaled ones, then the
 // params file, then -p, in rising precedence. Secrets are not in the journal,
-// so each must be given again, unless its value was its default.
+// so each must be given again.
 func ResumeValues(pb *playbooks.Playbook, run journal.Run, set map[string]string, file map[string]any) (playbooks.Values, error) {
 	declared := map[string]bool{}
 	for _, p := range pb.Params {
@@ -25,8 +25,6 @@ func ResumeValues(pb *playbooks.Playbook, run journal.Run, set map[string]string
 		_, inSet := set[k]
 		switch {
 		case !declared[k] || inFile || inSet:
-		case v == playbooks.SecretDefault:
-			// Resolve fills in the default again.
 		case v == Redacted:
 			missing = append(missing, k)
 		default:

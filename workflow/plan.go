@@ -64,8 +64,13 @@ const (
 
 // Plan expands a playbook without running anything: no journal, no cluster.
 // Items from a source are only known at run time.
-func Plan(pb *playbooks.Playbook, vals playbooks.Values) []PlanEntry {
-	return plan(pb, vals, nil)
+// A foreach list known before the run that would hold a secret is refused,
+// as the run would refuse it.
+func Plan(pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, error) {
+	if err := knownSecretItems(pb, vals, nil); err != nil {
+		return nil, err
+	}
+	return plan(pb, vals, nil), nil
 }
 
 // ResumePlan tells, for a journaled run, which instances resume would skip,
@@ -122,9 +127,9 @@ func planEntry(step *playbooks.Step, item, note string, vals playbooks.Values, s
 	if step.Group != nil {
 		pe.Group = step.Group.ID
 	}
-	if r, err := renderParams(step.Params, sc); err == nil {
+	if r, err := renderParams(step.Params, sc, red); err == nil {
 		// Value keeps the secrets for a diff; what is shown has none.
-		pe.Params, pe.Value = ParamsJSON(red.Redact(r.json)), r.value
+		pe.Params, pe.Value = ParamsJSON(r.json), r.value
 	}
 	if step.Undo != nil {
 		pe.Undo = step.Undo.Kind

@@ -8,11 +8,13 @@ import (
 )
 
 type rendered struct {
-	value any
-	json  string // what the journal keeps as the instance's inputs
+	value any    // with the secrets, for the step
+	json  string // without them: what the journal and plans show
 }
 
-func renderParams(params any, sc *playbooks.Scope) (rendered, error) {
+// renderParams renders a step's params. Its JSON is redacted string by
+// string before it is encoded, so a secret is hidden however JSON escapes it.
+func renderParams(params any, sc *playbooks.Scope, red *playbooks.Redactor) (rendered, error) {
 	v, err := playbooks.Render(params, sc)
 	if err != nil {
 		return rendered{}, err
@@ -24,5 +26,9 @@ func renderParams(params any, sc *playbooks.Scope) (rendered, error) {
 	if err := enc.Encode(v); err != nil {
 		return rendered{value: v}, nil
 	}
-	return rendered{value: v, json: string(bytes.TrimSpace(buf.Bytes()))}, nil
+	text, err := red.RedactJSON(buf.Bytes())
+	if err != nil {
+		return rendered{value: v}, nil
+	}
+	return rendered{value: v, json: text}, nil
 }

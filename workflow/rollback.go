@@ -43,7 +43,7 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 		return out, err
 	}
 	if err := e.killLeftovers(ctx, r); err != nil {
-		return out, lockLost(ctx, err)
+		return out, lockLost(ctx, r.redactErr(err))
 	}
 	for _, key := range r.undoOrder() {
 		if err := e.undo(ctx, r, key); err != nil {
@@ -55,7 +55,7 @@ func (e *Engine) Rollback(ctx context.Context, req ResumeRequest) (Outcome, erro
 				return out, lockLost(ctx, fmt.Errorf("rollback of run %s: %w", req.RunID, ErrInterrupted))
 			}
 			out.Status = StatusRollbackFailed
-			return out, errors.Join(err, r.append(journal.Event{Type: EvRollbackFailed, Step: key.Step, Item: key.Item, Error: err.Error()}))
+			return out, r.redactErr(errors.Join(err, r.append(journal.Event{Type: EvRollbackFailed, Step: key.Step, Item: key.Item, Error: err.Error()})))
 		}
 	}
 	out.Status = StatusRolledBack
@@ -102,7 +102,7 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 		return fmt.Errorf("undo %s: %w", Key(in.Step, in.Item), err)
 	}
 	sc := r.scope(in.Item, st.Foreach != nil)
-	params, err := renderParams(st.Undo.Params, sc)
+	params, err := renderParams(st.Undo.Params, sc, r.redactor)
 	if err != nil {
 		return fmt.Errorf("undo %s: %w", Key(in.Step, in.Item), err)
 	}
@@ -112,7 +112,7 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
 		return err
 	}
-	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(st.ID, in.Item)})
+	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(r, st.ID, in.Item), Redactor: r.redactor})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -174,8 +174,8 @@ func (e *Engine) RollbackPlan(runID string, pb *playbooks.Playbook, vals playboo
 		}
 		sc := r.scope(in.Item, step.Foreach != nil)
 		sc.Cluster = map[string]string{"kubeconfig": "<cluster.kubeconfig>", "context": "<cluster.context>"}
-		if rp, err := renderParams(step.Undo.Params, sc); err == nil {
-			pe.Params, pe.Value = ParamsJSON(r.redactor.Redact(rp.json)), rp.value
+		if rp, err := renderParams(step.Undo.Params, sc, r.redactor); err == nil {
+			pe.Params, pe.Value = ParamsJSON(rp.json), rp.value
 		} else {
 			pe.Params = ParamsJSON("cannot be rendered yet: " + r.redactor.Redact(err.Error()))
 		}

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,8 +30,11 @@ func (e *Engine) newRun(run journal.Run, pb *playbooks.Playbook, vals playbooks.
 	return &runCtx{e: e, run: run, pb: pb, vals: vals, redactor: playbooks.NewRedactor(vals.Secrets(pb)), state: st, cluster: cl}
 }
 
-// append redacts secrets from the event, journals it, and folds it into the
-// in-memory state, so that state never holds what the journal does not.
+// append redacts secrets from the event's free text (evidence, error,
+// outputs), journals it, and folds it into the in-memory state, so that
+// state never holds what the journal does not. Data is structure (frozen
+// items, forced parameters) that resume acts on: it is never rewritten, and
+// what goes into it is checked to hold no secret instead.
 func (r *runCtx) append(ev journal.Event) error {
 	return r.appendCtx(nil, ev)
 }
@@ -48,9 +50,6 @@ func (r *runCtx) appendCtx(ctx context.Context, ev journal.Event) error {
 			outs[k] = r.redactor.Redact(v)
 		}
 		ev.Outputs = outs
-	}
-	if len(ev.Data) > 0 {
-		ev.Data = json.RawMessage(r.redactor.Redact(string(ev.Data)))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -146,3 +145,24 @@ func (r *runCtx) output(stepID, item, name string) (string, error) {
 	}
 	return v, nil
 }
+
+// redactErr hides secrets in what err says, for the error line, and keeps
+// err's chain for errors.Is and errors.As.
+func (r *runCtx) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := r.redactor.Redact(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

@@ -62,6 +62,7 @@ func exitCode(err error) int {
 		ref     *action.RunRefError
 		mconf   *cluster.ConflictError
 		mirror  *cluster.MirrorError
+		inClear *playbooks.SecretError
 	)
 	switch {
 	case err == nil:
@@ -69,7 +70,8 @@ func exitCode(err error) int {
 	case errors.Is(err, workflow.ErrInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &ie), errors.As(err, &secrets),
-		errors.As(err, &ref) && ref.Ambiguous():
+		errors.As(err, &ref) && ref.Ambiguous(),
+		errors.As(err, &inClear):
 		return ExitUsage
 	case errors.Is(err, journal.ErrTampered):
 		// Before a cluster error: a broken mirror chain is refused as a

@@ -24,9 +24,8 @@ func newResumeCommand() *cli.Command {
 success is journaled are never run again; one that was started but not
 finished is re-checked (its check, or its kind's own) and re-run only if its
 effect is not in place. Secret parameters are never journaled: give them
-again (one whose value was its default is taken from the playbook). A
-changed playbook text, changed parameters or a different cluster are
-refused unless --force, which is journaled. A different cluster
+again. A changed playbook text, changed parameters or a different cluster
+are refused unless --force, which is journaled. A different cluster
 is one with another server URL or kube-system UID; reaching the same cluster
 through another kubeconfig context is fine. Without --context, resume uses
 the kubeconfig context that reaches the run's cluster, not the current one,

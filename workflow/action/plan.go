@@ -43,7 +43,11 @@ func (c *Config) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Plan{Entries: workflow.Plan(pb, vals)}
+	entries, err := workflow.Plan(pb, vals)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	out := &Plan{Entries: entries}
 	if !o.Diff {
 		return out, nil
 	}

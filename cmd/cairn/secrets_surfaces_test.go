@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func cliBook(name string) string { return filepath.Join(repoRoot, "testdata/cli", name) }
+
+// bin runs the built binary, as an operator would, with the secret in the
+// environment (CAIRN_TEST_TOK) and out of its command line.
+func bin(t *testing.T, journal, secret string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(cairnBin, append([]string{"--log-format", "json", "--journal", journal}, args...)...)
+	cmd.Env = append(os.Environ(), "CAIRN_TEST_TOK="+secret)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return cliResult{code, out.String(), errb.String()}
+}
+
+// needles are the forms a secret could be printed or stored in: as it is,
+// JSON-escaped, Go-quoted and base64; for a long one also pieces of it, as
+// a cut through it would leave.
+func needles(secret string) map[string]string {
+	q := strconv.Quote(secret)
+	j, _ := json.Marshal(secret)
+	out := map[string]string{
+		"raw":          secret,
+		"json-escaped": string(j[1 : len(j)-1]),
+		"go-quoted":    q[1 : len(q)-1],
+		"base64":       base64.StdEncoding.EncodeToString([]byte(secret)),
+	}
+	if n := len(secret); n > 200 {
+		out["first 64 bytes"], out["middle 64 bytes"], out["last 64 bytes"] = secret[:64], secret[n/2:n/2+64], secret[n-64:]
+	}
+	return out
+}
+
+// assertNoSecret fails for each surface whose bytes hold a form of secret.
+func assertNoSecret(t *testing.T, secret string, surfaces map[string]string) {
+	t.Helper()
+	for name, text := range surfaces {
+		for form, n := range needles(secret) {
+			if strings.Contains(text, n) {
+				t.Errorf("%s holds the secret (%s):\n%.3000s", name, form, text)
+			}
+		}
+	}
+}
+
+// surfaces runs secret-surfaces.yaml with secret through every command that
+// shows a run, and returns each command's output and the journal's bytes.
+func surfaces(t *testing.T, secret, fail string) map[string]string {
+	t.Helper()
+	j := filepath.Join(t.TempDir(), "j.db")
+	params := []string{"--param-from-env", "tok=CAIRN_TEST_TOK", "-p", "fail=" + fail}
+	out := map[string]string{}
+	keep := func(name string, r cliResult) cliResult {
+		out[name] = r.stdout + r.stderr
+		return r
+	}
+	book := cliBook("secret-surfaces.yaml")
+	if r := keep("run", bin(t, j, secret, append([]string{"run", book}, params...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "the token is <redacted>") {
+		t.Fatalf("run: exit %d, the gate message not shown redacted:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	id := strings.TrimSpace(bin(t, j, secret, "runs", "-q").stdout)
+	keep("approve", bin(t, j, secret, "approve", id, "wait"))
+	r := keep("resume", bin(t, j, secret, append([]string{"resume", id}, params...)...))
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "cairn: ") || !strings.Contains(r.stderr, "<redacted>") {
+		t.Fatalf("resume: exit %d, want 1 and the error line redacted:\n%s", r.code, r.stderr)
+	}
+	keep("runs", bin(t, j, secret, "runs"))
+	keep("journal export", bin(t, j, secret, "journal", "export", id))
+	keep("journal verify", bin(t, j, secret, "journal", "verify"))
+	for _, f := range []string{"table", "json", "yaml"} {
+		keep("show -o "+f, bin(t, j, secret, "show", id, "--events", "-o", f))
+		keep("plan -o "+f, bin(t, j, secret, append([]string{"plan", book, "-o", f}, params...)...))
+		rp := keep("resume --plan -o "+f, bin(t, j, secret, append([]string{"resume", id, "--plan", "-o", f}, params...)...))
+		if rp.code != ExitOK || !strings.Contains(rp.stdout, "<redacted>") {
+			t.Errorf("resume --plan -o %s: exit %d, no <redacted> (a vacuous test?):\n%s%s", f, rp.code, rp.stdout, rp.stderr)
+		}
+	}
+	raw, err := os.ReadFile(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["the journal file"] = string(raw)
+	return out
+}
+
+// longSecret is longer than the 1024-byte window an error quotes of a
+// tool's output, and has no repeats, so that any piece of it is telling.
+func longSecret() string {
+	var b strings.Builder
+	for i := 0; b.Len() < 1500; i++ {
+		fmt.Fprintf(&b, "L%04d-", i)
+	}
+	return b.String()
+}
+
+// D2: no surface prints a secret: run (the gate message), approve, the
+// error line of a failed exec (its stderr tail) and of a failed assert
+// (got "..."), show, export, runs, plan and resume --plan in every format,
+// the logs, and the journal file. The secrets hold quotes, backslashes,
+// newlines, control characters, true, < and >.
+func TestSecretOnEverySurface(t *testing.T) {
+	for _, secret := range []string{`q"uo\te`, "new\nline\x01\x1b[31m", "is-true<x>", longSecret()} {
+		for _, fail := range []string{"exec", "assert"} {
+			t.Run(fmt.Sprintf("%.12q/%s", secret, fail), func(t *testing.T) {
+				t.Parallel()
+				assertNoSecret(t, secret, surfaces(t, secret, fail))
+			})
+		}
+	}
+}
+
+// failWith runs secret-fail.yaml, whose step prints or quotes secret and
+// fails, and returns the error line and the journal's bytes; fail says
+// which step.
+func failWith(t *testing.T, secret, fail string) map[string]string {
+	t.Helper()
+	j := filepath.Join(t.TempDir(), "j.db")
+	r := bin(t, j, secret, "run", cliBook("secret-fail.yaml"), "--param-from-env", "tok=CAIRN_TEST_TOK", "-p", "fail="+fail)
+	if r.code != ExitFailed {
+		t.Fatalf("run: exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	raw, err := os.ReadFile(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"the error line": r.stderr, "the journal file": string(raw)}
+}
+
+// D3: a secret that is escaped when encoded or quoted (a quote, a
+// backslash, a newline, a control character) is redacted as text, before
+// encoding: neither its raw nor an escaped form (JSON's, or Go's in
+// assert's got "...") reaches the journal.
+func TestSecretD3EscapedForms(t *testing.T) {
+	secret := "a\"b\\c\nd\te\x02"
+	for _, fail := range []string{"exec", "assert"} {
+		s := failWith(t, secret, fail)
+		assertNoSecret(t, secret, map[string]string{fail + ": the journal file": s["the journal file"]})
+	}
+}
+
+// D5: a secret longer than the window an error quotes of stderr is
+// redacted before the cut, so no piece of it is left in the journaled
+// error or the error line.
+func TestSecretD5CutByTheTailWindow(t *testing.T) {
+	secret := longSecret()
+	s := failWith(t, secret, "exec")
+	if !strings.Contains(s["the error line"], "stderr tail: <redacted>") {
+		t.Errorf("the error line does not quote the redacted tail:\n%s", s["the error line"])
+	}
+	assertNoSecret(t, secret, s)
+}
