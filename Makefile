@@ -6,7 +6,7 @@ BIN     := bin/cairn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-unit vet fuzz demo bench clean istioctl kubectl
+.PHONY: all build test test-unit vet fuzz demo bench clean istioctl kubectl chromium
 
 all: build
 
@@ -22,14 +22,15 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration $(PKGS)
 
-# Unit tests only: no cluster needed.
-test-unit:
-	$(GO) test -race -count=1 $(PKGS)
+# Unit tests only: no cluster needed (chromium, for the report's browser
+# test, is installed if missing).
+test-unit: chromium
+	CAIRN_CHROMIUM="$$(testdata/chromium/install.sh | tail -n 1)" $(GO) test -race -count=1 $(PKGS)
 
 # Everything, once: unit and integration tests run in one go test pass with
 # the local control plane up, and it is stopped whatever the result.
-test: vet istioctl kubectl
-	CAIRN_ISTIOCTL="$$(testdata/istioctl/build.sh | tail -n 1)" CAIRN_KUBECTL="$$(testdata/kubectl/build.sh | tail -n 1)" $(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
+test: vet istioctl kubectl chromium
+	CAIRN_CHROMIUM="$$(testdata/chromium/install.sh | tail -n 1)" CAIRN_ISTIOCTL="$$(testdata/istioctl/build.sh | tail -n 1)" CAIRN_KUBECTL="$$(testdata/kubectl/build.sh | tail -n 1)" $(MAKE) --no-print-directory test-integration INTEGRATION_PKGS="$(PKGS)" INTEGRATION_TESTFLAGS="-race -timeout 45m"
 
 # The real istioctl, built from the istio.io/istio Go module and cached
 # (testdata/istioctl/build.sh; about 10 minutes the first time).
@@ -41,6 +42,12 @@ istioctl:
 # exec steps run plain kubectl.
 kubectl:
 	@testdata/kubectl/build.sh >/dev/null
+
+# Debian's chromium, for the report's headless browser test
+# (testdata/chromium/install.sh: apt-get install once, about 2 minutes;
+# nothing when it is there).
+chromium:
+	@testdata/chromium/install.sh >/dev/null
 
 # The fuzz target's seed corpus runs in every go test; this searches further.
 fuzz:

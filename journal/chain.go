@@ -22,13 +22,6 @@ type Chained struct {
 	Head   Head
 }
 
-// Head is the seq and hash of a run's last event (seq 0 and the record's
-// hash before any).
-type Head struct {
-	Seq  uint64 `json:"seq"`
-	Hash string `json:"hash"`
-}
-
 // RecordJSON is the JSON a run's record is hashed as, which its first event
 // chains to. It is what Export writes on the run line.
 func RecordJSON(r Run) ([]byte, error) {

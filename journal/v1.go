@@ -139,10 +139,10 @@ func v1Summary(runs *bolt.Bucket, k []byte) RunSummary {
 	return s
 }
 
-func v1VerifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) error {
+func v1VerifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) (Head, error) {
 	rb := v1RunBucket(tx, runID)
 	if rb == nil {
-		return ErrRunNotFound
+		return Head{}, ErrRunNotFound
 	}
 	// prev is what the next event's Prev must be; "" once unknowable,
 	// so one unreadable event is not also blamed on its successor.
@@ -174,7 +174,7 @@ func v1VerifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) err
 	}
 	h, err := v1ReadHead(rb)
 	checkHead(h, err, last, prev, prevName, add)
-	return nil
+	return Head{Seq: last, Hash: prev}, nil
 }
 
 func v1ExportTx(tx *bolt.Tx, runID string, line func(kind string, raw []byte) error) error {

@@ -42,38 +42,57 @@ func (e *VerifyError) Error() string {
 // Is makes errors.Is(err, ErrTampered) hold.
 func (e *VerifyError) Is(target error) bool { return target == ErrTampered }
 
+// Head is the end of a run's hash chain: the seq and hash of its last event
+// (seq 0 and the run record's hash before any event). The hash covers every
+// event before it, so it is what an auditor writes down to compare later.
+type Head struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
 // Verify checks the run stored under runID: its record (which must name
 // runID), its playbook text, hash chain, sequence and head anchor. It
 // returns nil or a *VerifyError naming every problem it found.
 func (db *DB) Verify(runID string) error {
+	_, err := db.VerifyHead(runID)
+	return err
+}
+
+// VerifyHead is Verify that also returns the head of the chain it checked,
+// in the same read transaction; the head means nothing when err != nil.
+func (db *DB) VerifyHead(runID string) (Head, error) {
 	ve := &VerifyError{Path: db.path, RunID: runID}
+	var hd Head
 	add := func(seq uint64, format string, a ...any) {
 		ve.Problems = append(ve.Problems, Problem{Seq: seq, What: fmt.Sprintf(format, a...)})
 	}
 	err := db.view(func(tx *bolt.Tx, schema int) error {
+		var err error
 		if schema == 1 {
-			return v1VerifyTx(tx, runID, add)
+			hd, err = v1VerifyTx(tx, runID, add)
+		} else {
+			hd, err = verifyTx(tx, runID, add)
 		}
-		return verifyTx(tx, runID, add)
+		return err
 	})
 	if err != nil {
-		return db.runError("verify", runID, err)
+		return Head{}, db.runError("verify", runID, err)
 	}
 	if len(ve.Problems) > 0 {
-		return ve
+		return Head{}, ve
 	}
-	return nil
+	return hd, nil
 }
 
-func verifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) error {
+func verifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) (Head, error) {
 	runs := tx.Bucket(bucketRuns)
 	if runs == nil || runs.Get([]byte(runID)) == nil {
-		return ErrRunNotFound
+		return Head{}, ErrRunNotFound
 	}
 	ent, err := decodeEntry(runs.Get([]byte(runID)))
 	if err != nil {
 		add(0, "run record unreadable: %v", err)
-		return nil // without its run number, its events cannot be found
+		return Head{}, nil // without its run number, its events cannot be found
 	}
 	if nb := tx.Bucket(bucketNotes); nb != nil {
 		var notes []Problem
@@ -140,12 +159,12 @@ func verifyTx(tx *bolt.Tx, runID string, add func(uint64, string, ...any)) error
 		prevName = fmt.Sprintf("seq %d", seq)
 		return nil
 	}); err != nil {
-		return err
+		return Head{}, err
 	}
 	headV, _, _, _ := lastStored(tx, ent.runNo)
 	h, err := decodeHead(headV)
 	checkHead(h, err, last, prev, prevName, add)
-	return nil
+	return Head{Seq: last, Hash: prev}, nil
 }
 
 // checkRecordID reports a v1 record that is unreadable or names another

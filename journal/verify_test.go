@@ -319,3 +319,23 @@ func TestVerifyForgedVersionAndHead(t *testing.T) {
 		t.Fatalf("forged version and head: %v", ve)
 	}
 }
+
+// VerifyHead returns the hash of the run's last event, which chains every
+// event before it, and nothing for a run that does not verify.
+func TestVerifyHeadIsTheLastEventsHash(t *testing.T) {
+	db := mustOpen(t, testPath(t), Options{})
+	evs := writeRun(t, db, "r1", 4)
+	h, err := db.VerifyHead("r1")
+	if err != nil || h.Seq != 4 || h.Hash != evs[3].Hash || len(h.Hash) != 64 {
+		t.Fatalf("VerifyHead = %+v, %v; last event %d %s", h, err, evs[3].Seq, evs[3].Hash)
+	}
+	if err := db.CreateRun(sampleRun("r0")); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := db.VerifyHead("r0"); err != nil || h.Seq != 0 || len(h.Hash) != 64 {
+		t.Errorf("a run without events: VerifyHead = %+v, %v; want seq 0 and the record's hash", h, err)
+	}
+	if h, err := db.VerifyHead("nosuch"); !errors.Is(err, ErrRunNotFound) || h != (Head{}) {
+		t.Errorf("unknown run: %+v, %v", h, err)
+	}
+}

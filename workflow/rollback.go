@@ -146,13 +146,28 @@ func (r *runCtx) pastNoReturn() error {
 // RollbackPlan tells what rollback would undo, newest first, and what it
 // would pass over; it refuses like Rollback past a point of no return.
 func (e *Engine) RollbackPlan(runID string, pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, error) {
-	st, err := e.Load(runID)
+	entries, noReturn, err := e.UndoPlan(runID, pb, vals)
 	if err != nil {
 		return nil, err
 	}
+	if noReturn != nil {
+		return nil, noReturn
+	}
+	return entries, nil
+}
+
+// UndoPlan is RollbackPlan that works the entries out past a point of no
+// return too, and returns the refusal beside them: an audit shows what each
+// instance's undo holds even when rollback would refuse to run it.
+func (e *Engine) UndoPlan(runID string, pb *playbooks.Playbook, vals playbooks.Values) ([]PlanEntry, *PastNoReturnError, error) {
+	st, err := e.Load(runID)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := e.newRun(st.Run, pb, vals, st, Binding{})
-	if err := r.pastNoReturn(); err != nil {
-		return nil, err
+	var noReturn *PastNoReturnError
+	if err := r.pastNoReturn(); err != nil && !errors.As(err, &noReturn) {
+		return nil, nil, err
 	}
 	var out []PlanEntry
 	for _, in := range r.undoOrder() {
@@ -181,5 +196,5 @@ func (e *Engine) RollbackPlan(runID string, pb *playbooks.Playbook, vals playboo
 		}
 		out = append(out, pe)
 	}
-	return out, nil
+	return out, noReturn, nil
 }

@@ -20,7 +20,9 @@ func newJournalCommand() *cli.Command {
 				BashComplete: firstArg(runIDs),
 				Description: `Each event carries the hash of the one before it, and each run keeps the
 hash of its last event, so a changed byte, a removed event or a truncated
-run is found. Exits 3 if anything is wrong.
+run is found. For a run that verifies it prints the head: the hash of the
+last event, which covers every event before it; write it down to compare
+with a later copy of the journal. Exits 3 if anything is wrong.
 
 ` + runRefHelp,
 				Action: func(c *cli.Context) error {
@@ -75,7 +77,7 @@ func verifyJournal(g *globals, runID string) error {
 			fmt.Fprintf(g.stdout, "%s: FAILED\n  %v\n", r.RunID, r.Err)
 			continue
 		}
-		fmt.Fprintf(g.stdout, "%s: ok\n", r.RunID)
+		fmt.Fprintf(g.stdout, "%s: ok (%d events, head %s)\n", r.RunID, r.Head.Seq, r.Head.Hash)
 	}
 	if bad > 0 {
 		return &verifyFailed{bad: bad, of: len(results)}

@@ -186,6 +186,10 @@ echo "every call cairn made to a test double (${CAIRN_FAKEBINS_LOG#"$root"/}):"
 "$cairn" journal export "$id" | "$meshstate" journal
 "$meshstate" verify --old-rev "$old_rev" --new-rev "$new_rev" --version "$new_release" "$gateway_ns" "${apps[@]}"
 
+say "The audit report: one HTML file, for a reviewer"
+report=$("$cairn" report "$id" -o "$work/cairn-report-$id.html") || die "cairn report failed"
+
 say "All checks passed ($((SECONDS - start))s)"
 echo "journal: $CAIRN_JOURNAL"
 echo "  try: $cairn --journal $CAIRN_JOURNAL show $id --events"
+echo "audit report: $report"

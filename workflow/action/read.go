@@ -131,7 +131,8 @@ func (c *Config) shown(run journal.Run, evs []journal.Event, unverified error) *
 // Verification is the result of checking one run's hash chain.
 type Verification struct {
 	RunID string
-	Err   error // nil when it verifies
+	Head  journal.Head // the end of the verified chain; zero when Err != nil
+	Err   error        // nil when it verifies
 }
 
 // Verify checks one run, or every run when runID is "". A run that fails is
@@ -159,11 +160,11 @@ func (c *Config) Verify(runID string) ([]Verification, error) {
 	}
 	out := make([]Verification, 0, len(ids))
 	for _, id := range ids {
-		err := db.Verify(id)
+		head, err := db.VerifyHead(id)
 		if err != nil && !errors.Is(err, journal.ErrTampered) {
 			return out, err
 		}
-		out = append(out, Verification{RunID: id, Err: err})
+		out = append(out, Verification{RunID: id, Head: head, Err: err})
 	}
 	return out, nil
 }
