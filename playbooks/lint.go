@@ -52,3 +52,19 @@ func (l *loader) lintShellSplice(exec *yaml.Node) {
 		}
 	}
 }
+
+// lintDeadRetry warns about a retry that cannot happen: an exec step's
+// unexpected exit is permanent unless exec.retryOn lists it, so without
+// retryOn or a timeout (a timed-out attempt is retried) the attempts past
+// the first never run.
+func (l *loader) lintDeadRetry(st *Step, retry, params *yaml.Node) {
+	if st.Kind != "exec" || st.Retry.Attempts < 2 || st.Timeout > 0 || params.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(params.Content); i += 2 {
+		if k := params.Content[i].Value; k == "retryOn" || k == "timeout" {
+			return
+		}
+	}
+	l.warnf(retry, "retry has no effect: an exec step's unexpected exit is permanent, so attempts past the first never run; list the exit codes worth retrying in exec.retryOn (e.g. retryOn: [1]), set a timeout (a timed-out attempt is retried), or drop retry")
+}

@@ -47,3 +47,32 @@ steps:
 		}
 	}
 }
+
+// A retry on an exec step without retryOn or a timeout can never happen:
+// validate says so at the retry's position.
+func TestDeadRetryWarns(t *testing.T) {
+	pb := mustLoad(t, `apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: t}
+steps:
+  - id: dead
+    retry: {attempts: 3}
+    exec: {argv: [echo, a]}
+  - id: retry-on
+    retry: {attempts: 3}
+    exec: {argv: [echo, b], retryOn: [1]}
+  - id: exec-timeout
+    retry: {attempts: 3}
+    exec: {argv: [echo, c], timeout: 1m}
+  - id: step-timeout
+    retry: {attempts: 3}
+    timeout: 1m
+    exec: {argv: [echo, d]}
+  - id: once
+    retry: {attempts: 1}
+    exec: {argv: [echo, e]}
+`)
+	if len(pb.Warnings) != 1 || !strings.HasPrefix(pb.Warnings[0].Error(), "t.yaml:6:12: retry has no effect") {
+		t.Errorf("warnings: %v, want one at t.yaml:6:12 about the dead retry", pb.Warnings)
+	}
+}

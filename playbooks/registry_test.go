@@ -19,6 +19,7 @@ type execParams struct {
 	Env     map[string]string     `yaml:"env,omitempty"`
 	Dir     string                `yaml:"dir,omitempty"`
 	Timeout time.Duration         `yaml:"timeout,omitempty"`
+	RetryOn []int                 `yaml:"retryOn,omitempty"`
 	Extract map[string]execOutput `yaml:"outputs,omitempty"`
 }
 

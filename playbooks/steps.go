@@ -186,6 +186,9 @@ func (l *loader) step(label string, n *yaml.Node, g *Group) *Step {
 	if p, ok := keys["timeout"]; ok {
 		st.Timeout, _ = l.duration(p.val, "timeout")
 	}
+	if p, ok := keys["retry"]; ok && len(known) > 0 {
+		l.lintDeadRetry(st, p.val, known[0].val)
+	}
 	if p, ok := keys["check"]; ok {
 		var strs []strNode
 		st.Check, strs = l.action(p.val, "check", false)

@@ -47,7 +47,7 @@ type execExecutor struct {
 // Run runs argv and judges its exit code and stdout. A result that a retry
 // would reproduce (missing program, unexpected exit code, output that does
 // not match) is Permanent; a timeout is not, since the cause may be a slow
-// cluster.
+// cluster, and neither is an exit code listed in retryOn.
 func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	p, ok := in.Params.(*ExecParams)
 	if !ok {
@@ -127,7 +127,11 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 		return res, fmt.Errorf("exec %s: %w", p.Argv[0], waitErr)
 	}
 	if !slices.Contains(p.exitCodes(), code) {
-		return res, Permanent(fmt.Errorf("%s, expected one of %v; %s", describeExit(cmd.ProcessState), p.exitCodes(), outputHint(stdout, stderr)))
+		err := fmt.Errorf("%s, expected one of %v; %s", describeExit(cmd.ProcessState), p.exitCodes(), outputHint(stdout, stderr))
+		if slices.Contains(p.RetryOn, code) {
+			return res, err // the step's retry applies
+		}
+		return res, Permanent(err)
 	}
 	if expect != nil && !expect.Match(stdout.head) {
 		return res, Permanent(fmt.Errorf("stdout did not match expect /%s/%s; %s", expect, truncNote(stdout), stdoutHint(stdout)))

@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,11 @@ type ExecParams struct {
 	Dir             string                `yaml:"dir" json:"dir,omitempty"`
 	Timeout         time.Duration         `yaml:"timeout" json:"timeout,omitempty"`
 	ExpectExitCodes []int                 `yaml:"expectExitCodes" json:"expectExitCodes,omitempty"`
+	// RetryOn are exit codes that a retry may cure (a tool's "try again"
+	// code, a lost connection): the step's retry applies to them. Any other
+	// unexpected exit is permanent, since running the same program with the
+	// same input again would fail the same way.
+	RetryOn []int `yaml:"retryOn" json:"retryOn,omitempty"`
 	Expect          string                `yaml:"expect" json:"expect,omitempty"`
 	OutputSpecs     map[string]ExecOutput `yaml:"outputs" json:"outputs,omitempty"`
 	TailBytes       int                   `yaml:"tailBytes" json:"tailBytes,omitempty"`
@@ -79,6 +85,14 @@ func (p *ExecParams) Validate() []playbooks.FieldError {
 	for i, c := range p.ExpectExitCodes {
 		if c < 0 || c > 255 {
 			add("expectExitCodes."+strconv.Itoa(i), "exit code %d is out of range 0..255", c)
+		}
+	}
+	for i, c := range p.RetryOn {
+		switch {
+		case slices.Contains(p.exitCodes(), c):
+			add("retryOn."+strconv.Itoa(i), "exit code %d is expected (expectExitCodes %v), so it is never retried; remove it from one of the two", c, p.exitCodes())
+		case c < 1 || c > 255:
+			add("retryOn."+strconv.Itoa(i), "exit code %d is out of range 1..255", c)
 		}
 	}
 	if msg := checkRegex(p.Expect); msg != "" {

@@ -340,3 +340,25 @@ func TestExecRunEnvOverridesInheritedAndStepEnvWins(t *testing.T) {
 		t.Errorf("KUBECONFIG = %q, want the step's own /step/own", got)
 	}
 }
+
+// An exit code in retryOn is a failure the step's retry applies to; any
+// other unexpected exit stays permanent.
+func TestExecRetryOn(t *testing.T) {
+	_, err := runExec(t, t.Context(), &ExecParams{Argv: sh("exit 3"), RetryOn: []int{3, 75}})
+	wantErr(t, err, false, "exit code 3, expected one of [0]")
+	_, err = runExec(t, t.Context(), &ExecParams{Argv: sh("exit 4"), RetryOn: []int{3, 75}})
+	wantErr(t, err, true, "exit code 4, expected one of [0]")
+	for _, c := range []struct {
+		p    ExecParams
+		want string
+	}{
+		{ExecParams{Argv: sh("true"), RetryOn: []int{0}}, "exit code 0 is expected"},
+		{ExecParams{Argv: sh("true"), ExpectExitCodes: []int{0, 2}, RetryOn: []int{2}}, "exit code 2 is expected"},
+		{ExecParams{Argv: sh("true"), RetryOn: []int{256}}, "out of range 1..255"},
+	} {
+		errs := c.p.Validate()
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Field, "retryOn.") || !strings.Contains(errs[0].Msg, c.want) {
+			t.Errorf("Validate(retryOn %v): %v, want one retryOn error with %q", c.p.RetryOn, errs, c.want)
+		}
+	}
+}
