@@ -3,7 +3,6 @@ package playbooks
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -31,7 +30,7 @@ var paramKeys = []string{"type", "description", "required", "default", "secret",
 
 // LoadFile reads and loads the playbook at path.
 func LoadFile(path string, kinds KindRegistry) (*Playbook, error) {
-	src, err := os.ReadFile(path)
+	src, err := ReadInput(path)
 	if err != nil {
 		return nil, err
 	}

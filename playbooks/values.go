@@ -3,7 +3,6 @@ package playbooks
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -313,7 +312,7 @@ func (p *Param) check(v any) error {
 // returned as their text and sequences as []string, so Resolve converts
 // them exactly like -p values.
 func ParseParamsFile(path string) (map[string]any, error) {
-	src, err := os.ReadFile(path)
+	src, err := ReadInput(path)
 	if err != nil {
 		return nil, err
 	}

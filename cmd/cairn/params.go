@@ -84,7 +84,7 @@ func readParams(c *cli.Context) (action.Params, error) {
 // (by kubectl create secret --from-file, or an editor): one trailing newline
 // is not part of it.
 func readParamFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := playbooks.ReadInput(path)
 	if err != nil {
 		return "", usageError{fmt.Errorf("--param-from-file: %w", err)}
 	}

@@ -27,14 +27,14 @@ func (e *PlaybookNotFoundError) Error() string {
 // file wins over a built-in of the same name, so a local copy can be edited
 // and used.
 func (c *Config) LoadPlaybook(ref string) (*playbooks.Playbook, string, error) {
-	src, err := os.ReadFile(ref)
+	src, err := playbooks.ReadInput(ref)
 	switch {
 	case err == nil:
 		abs, _ := filepath.Abs(ref)
 		pb, err := playbooks.Load(ref, src, c.Registry())
 		return pb, abs, err
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, "", inputErrorf("playbook %s: %v", ref, err)
+		return nil, "", inputErrorf("playbook: %w", err)
 	}
 	if src, ok := playbooks.Builtin(ref); ok {
 		pb, err := playbooks.Load("builtin:"+ref, src, c.Registry())
