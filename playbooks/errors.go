@@ -80,12 +80,16 @@ func (c *errs) errorf(n *yaml.Node, format string, args ...any) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // syntax converts a yaml.v3 parse error, which carries a line but no column.
-func (c *errs) syntax(err error) {
+func (c *errs) syntax(err error, src []byte) {
 	msg := err.Error()
 	p := Pos{File: c.file}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		p.Col = syntaxColumn(src, p.Line, msg)
+		if strings.Contains(msg, "cannot start any token") && src != nil && p.Col > 0 && lineHasTabAt(src, p.Line, p.Col) {
+			msg += " (a tab; YAML indents with spaces)"
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
@@ -104,12 +108,15 @@ func (c *errs) parseYAML(src []byte) (root *yaml.Node, ok bool) {
 			root, ok = nil, false
 		}
 	}()
+	if !c.checkText(src) {
+		return nil, false
+	}
 	dec := yaml.NewDecoder(strings.NewReader(string(src)))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 		return nil, true
 	} else if err != nil {
-		c.syntax(err)
+		c.syntax(err, src)
 		return nil, false
 	}
 	for {
@@ -119,7 +126,7 @@ func (c *errs) parseYAML(src []byte) (root *yaml.Node, ok bool) {
 			break
 		}
 		if err != nil {
-			c.syntax(err)
+			c.syntax(err, src)
 			return nil, false
 		}
 		// A bare trailing "---" (as templating tools emit) adds an empty

@@ -141,7 +141,7 @@ func TestLoadErrors(t *testing.T) {
 			"t.yaml:8:17: undoFailed: expected true or false, got a string"},
 		{"undoFailed undo without own outputs", step("  - id: a\n    exec: {argv: [x], outputs: {o: {json: .a}}}\n    undoFailed: true\n    undo: {gate: {message: \"${steps.a.o}\"}}\n"),
 			"t.yaml:9:28: ${steps.a.o}: with undoFailed the undo also runs for a failed instance, which has no outputs; do without them"},
-		{"tab syntax", "apiVersion: cairn/v1\n\tkind: x\n", "t.yaml:2: invalid YAML: found a tab character that violates indentation"},
+		{"tab syntax", "apiVersion: cairn/v1\n\tkind: x\n", "t.yaml:2:1: invalid YAML: found a tab character that violates indentation"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
