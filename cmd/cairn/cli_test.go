@@ -160,6 +160,26 @@ func TestTamperedJournalIsRefused(t *testing.T) {
 	if r := cairn(t, j, "resume"); r.code != ExitJournal || !strings.Contains(r.stderr, "cannot be trusted") {
 		t.Fatalf("resume of a tampered run: exit %d %s", r.code, r.stderr)
 	}
+	// Listed and shown as damaged, not by the status its events claim
+	// (issue 14 D10); approve writes nothing onto it.
+	id := strings.TrimSpace(cairn(t, j, "runs", "-q").stdout)
+	if r := cairn(t, j, "runs"); r.code != ExitOK || !regexp.MustCompile(`(?m)^`+id+` +demo +damaged`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, "run "+id+" is damaged: ") {
+		t.Errorf("runs of a tampered run: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := cairn(t, j, "runs", "--status", "waiting-approval", "-q"); strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("a tampered run is listed by the status its events claim: %q", r.stdout)
+	}
+	if r := cairn(t, j, "show", id); !strings.Contains(r.stdout, "journal   FAILED") {
+		t.Errorf("show of a tampered run is not marked:\n%s", r.stdout)
+	}
+	before, _ := os.ReadFile(j)
+	if r := cairn(t, j, "approve", id, "canary-ok"); r.code != ExitJournal || !strings.Contains(r.stderr, "cannot be trusted") {
+		t.Errorf("approve of a tampered run: exit %d %s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(j); !bytes.Equal(before, after) {
+		t.Errorf("approve of a tampered run changed the journal")
+	}
 }
 
 func TestLockedJournalRefusesWritersNotReaders(t *testing.T) {

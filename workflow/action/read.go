@@ -42,11 +42,9 @@ func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
 		return nil, err
 	}
 	defer db.Close()
-	if len(f.Statuses) == 0 && f.Playbook == "" {
-		return db.Runs(f.Limit)
-	}
 	var out []journal.RunSummary
 	err = db.ScanRuns(func(s journal.RunSummary) bool {
+		markUnverified(db, &s)
 		if f.Picks(s) {
 			out = append(out, s)
 		}
@@ -180,4 +178,16 @@ func (c *Config) Export(runID string, w io.Writer) error {
 		return err
 	}
 	return db.Export(runID, w)
+}
+
+// markUnverified sets s.Err when the run's hash chain does not hold, so a
+// run whose history was altered is listed as damaged, not by the status
+// its (perhaps forged) last event claims.
+func markUnverified(db *journal.DB, s *journal.RunSummary) {
+	if s.Err != nil {
+		return
+	}
+	if err := db.Verify(s.Run.ID); errors.Is(err, journal.ErrTampered) {
+		s.Err = err
+	}
 }
