@@ -23,7 +23,8 @@ upgrade on files and needs no cluster.
 
    cairn playbooks               the built-in playbooks
    cairn playbooks show NAME     a playbook's parameters, steps and rollback
-   cairn playbooks kinds         the step kinds a playbook can use`,
+   cairn playbooks kinds         the step kinds a playbook can use
+   cairn playbooks schema        a JSON Schema of playbooks, for editors`,
 		Flags: []cli.Flag{outputFlag()},
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
@@ -56,6 +57,29 @@ upgrade on files and needs no cluster.
 		},
 		Subcommands: []*cli.Command{
 			newPlaybooksShowCommand(),
+			{
+				Name:  "schema",
+				Usage: "print the JSON Schema of cairn/v1 playbooks, for editors",
+				Description: `The schema is built from the same Go types the loader decodes step kinds
+into, so an editor completes and checks what cairn accepts; cairn validate
+checks more (references, step ids, secrets). With the YAML language server
+(VS Code, Neovim), save it and name it at the top of a playbook:
+
+   cairn playbooks schema > ~/.config/cairn/cairn-v1.schema.json
+   # yaml-language-server: $schema=/home/me/.config/cairn/cairn-v1.schema.json`,
+				Action: func(c *cli.Context) error {
+					g, err := newGlobals(c)
+					if err != nil {
+						return err
+					}
+					b, err := playbooks.Schema(g.cfg.Registry())
+					if err != nil {
+						return err
+					}
+					_, err = g.stdout.Write(b)
+					return err
+				},
+			},
 			{
 				Name:  "kinds",
 				Usage: "list the step kinds",
