@@ -111,6 +111,8 @@ type Attempt struct {
 	Output *runlog.Ref
 	// OutputError says why the file may be incomplete.
 	OutputError string
+	// Final is set on a failed attempt after which no retry comes.
+	Final bool
 }
 
 // Instance is the replayed state of a step instance.
@@ -314,7 +316,10 @@ func (s *State) endAttempt(in *Instance, e journal.Event, outcome string) {
 	a := &in.Attempts[n-1]
 	a.Ended, a.Error, a.Evidence, a.Outcome = e.Time, e.Error, e.Evidence, outcome
 	var d finishData
-	if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil && d.Output != nil {
-		a.Output, a.OutputError = &d.Output.Ref, d.Output.Error
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
+		a.Final = d.Final != nil && *d.Final
+		if d.Output != nil {
+			a.Output, a.OutputError = &d.Output.Ref, d.Output.Error
+		}
 	}
 }
