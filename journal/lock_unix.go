@@ -55,3 +55,21 @@ func unlinked(f *os.File) (bool, error) {
 	}
 	return st.Nlink == 0, nil
 }
+
+// WriterActive tells whether a process holds the journal at path for
+// writing (a run, resume, approve or rollback in progress), without
+// disturbing it: a shared lock tried and dropped at once, which a writer
+// taking the lock just then waits out.
+func WriterActive(path string) bool {
+	f, err := os.Open(path + ".lock")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}

@@ -192,3 +192,53 @@ func jsonEscaped(s string) string {
 	q := quoteJSON(s)
 	return q[1 : len(q)-1]
 }
+
+// RedactStream redacts the part of s, a stream's text so far, that what
+// may follow s cannot change, and returns its redaction and its length n;
+// the caller keeps s[n:] and calls again with more text appended. A
+// position is settled when no secret's form could still begin there with
+// the bytes yet to come, so s[n:] is always shorter than MaxLen, and
+// ordinary output is never held back. With atEOF nothing more will come
+// and all of s is redacted. The pieces put together are exactly Redact of
+// the whole stream, however it was split.
+func (r *Redactor) RedactStream(s string, atEOF bool) (out string, n int) {
+	if r == nil || len(r.forms) == 0 {
+		return s, len(s)
+	}
+	if atEOF {
+		return r.Redact(s), len(s)
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		if r.open(s[i:]) {
+			b.WriteString(s[last:i])
+			return b.String(), i
+		}
+		f := r.match(s, i)
+		if f == "" {
+			i++
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(Redacted)
+		i += len(f)
+		last = i
+	}
+	b.WriteString(s[last:])
+	return b.String(), len(s)
+}
+
+// open tells whether some form longer than rest begins with it: the match
+// at rest's start is then undecided until more text comes.
+func (r *Redactor) open(rest string) bool {
+	if !r.first[rest[0]] {
+		return false
+	}
+	for _, f := range r.forms {
+		if len(f) > len(rest) && strings.HasPrefix(f, rest) {
+			return true
+		}
+	}
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -43,6 +44,9 @@ type execExecutor struct {
 	now       func() time.Time
 	waitDelay time.Duration
 }
+
+// StreamsOutput says that Run passes the program's output to in.Output.
+func (x *execExecutor) StreamsOutput() {}
 
 // Run runs argv and judges its exit code and stdout. A result that a retry
 // would reproduce (missing program, unexpected exit code, output that does
@@ -84,7 +88,13 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 	cmd.Dir = p.Dir
 	cmd.Env = execEnv(in, p.Env)
 	cmd.Stdin = nil // /dev/null: a prompt must fail, not hang the run
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	emit := in.Output
+	if emit == nil {
+		emit = func(string, string) {}
+	}
+	outLines := &lineStream{stream: "stdout", red: in.Redactor, emit: emit}
+	errLines := &lineStream{stream: "stderr", red: in.Redactor, emit: emit}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(stdout, outLines), io.MultiWriter(stderr, errLines)
 	ownProcessGroup(cmd)
 	cmd.Cancel = func() error { return killProcessGroup(cmd) }
 	cmd.WaitDelay = x.waitDelay
@@ -104,6 +114,9 @@ func (x *execExecutor) Run(ctx context.Context, in Instance) (Result, error) {
 		return Result{}, err
 	}
 	waitErr := cmd.Wait()
+	// Wait has returned, so the goroutines copying the output are done.
+	outLines.Close()
+	errLines.Close()
 	elapsed := x.now().Sub(start).Round(time.Millisecond)
 
 	code := -1

@@ -33,6 +33,12 @@ type Instance struct {
 	// Progress reports how a long step is getting on ("3/4 updated"). It is
 	// never nil when the engine calls Run; it is not journaled.
 	Progress func(msg string)
+	// Output receives each line a program run by the step writes, secrets
+	// already redacted, as it arrives; stream is "stdout" or "stderr". It
+	// may be called from two goroutines at once (a program's two streams);
+	// nil drops the lines. Kinds that call it say so (OutputStreamer), so
+	// that the engine keeps a file of each attempt's output for them only.
+	Output func(stream, line string)
 	// Redactor hides the run's secrets. The engine redacts what Run
 	// returns; a kind uses it only where it cuts text (an output tail),
 	// so that the cut is made after redaction and never through a secret.
@@ -54,6 +60,12 @@ type Result struct {
 	// Evidence is free text kept in the journal: an output tail, the objects
 	// that were changed, the value an assertion saw.
 	Evidence string
+}
+
+// OutputStreamer is implemented by executors that pass a program's output
+// to Instance.Output.
+type OutputStreamer interface {
+	StreamsOutput()
 }
 
 // Executor performs a step kind. Run must honour ctx and be safe to call again

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/runlog"
 	"github.com/cairn-dev/cairn/steps"
 )
 
@@ -56,6 +57,13 @@ type Engine struct {
 	// OnProgress receives progress of long steps; it may be called from
 	// several goroutines at once.
 	OnProgress func(step, item, msg string)
+	// OnOutput receives each line a step's program writes, redacted, as
+	// it arrives; it may be called from several goroutines at once.
+	OnOutput func(step, item, stream, line string)
+	// Logs, if set, keeps the whole output of every attempt of a kind
+	// that streams output, in a file whose sha256 the attempt's finishing
+	// event records.
+	Logs *runlog.Store
 	// User and Host identify who drives the run, for the audit.
 	User string
 	Host string

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,13 +75,19 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
+		out, err := e.openOutput(r, ex, st.ID, item, attempt)
+		if err != nil {
+			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
+		}
 		if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
+			out.close()
 			return err
 		}
-		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(r, st.ID, item), Redactor: r.redactor})
+		res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Attempt: attempt, Token: token, Params: params.value, Progress: e.progress(r, st.ID, item), Output: out.line, Redactor: r.redactor})
+		ref := out.close()
 		switch {
 		case err == nil:
-			return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: attempt, Outputs: res.Outputs, Evidence: res.Evidence})
+			return r.append(journal.Event{Type: EvInstanceSucceed, Step: st.ID, Item: item, Attempt: attempt, Outputs: res.Outputs, Evidence: res.Evidence, Data: finishData{Output: ref}.marshal()})
 		case errors.Is(err, steps.ErrAwaitApproval):
 			if err := r.append(journal.Event{Type: EvGateWaiting, Step: st.ID, Item: item, Attempt: attempt}); err != nil {
 				return err
@@ -94,7 +99,7 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		}
 		var perm *steps.PermanentError
 		final := errors.As(err, &perm) || try >= max(st.Retry.Attempts, 1)
-		data, _ := json.Marshal(map[string]bool{"final": final})
+		data := finishData{Final: &final, Output: ref}.marshal()
 		if jerr := r.append(journal.Event{Type: EvInstanceFailed, Step: st.ID, Item: item, Attempt: attempt, Error: err.Error(), Evidence: res.Evidence, Data: data}); jerr != nil {
 			return errors.Join(err, jerr)
 		}

@@ -14,6 +14,7 @@ func TestLayers(t *testing.T) {
 	rank := map[string]int{
 		"journal":         0,
 		"playbooks":       0,
+		"runlog":          0,
 		"steps":           1,
 		"steps/cluster":   1,
 		"steps/kube":      2,

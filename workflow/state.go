@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/runlog"
 )
 
 // Event types written by the engine. The journal treats them as opaque; the
@@ -105,6 +106,13 @@ type Attempt struct {
 	Error    string
 	Evidence string
 	Outcome  string // succeeded, failed, checked, or "" while unfinished
+	// Output is the attempt's output file, as its finishing event records
+	// it; nil while unfinished or when none was kept.
+	Output *runlog.Ref
+	// OutputError says why the file may be incomplete.
+	OutputError string
+	// Final is set on a failed attempt after which no retry comes.
+	Final bool
 }
 
 // Instance is the replayed state of a step instance.
@@ -307,4 +315,11 @@ func (s *State) endAttempt(in *Instance, e journal.Event, outcome string) {
 	}
 	a := &in.Attempts[n-1]
 	a.Ended, a.Error, a.Evidence, a.Outcome = e.Time, e.Error, e.Evidence, outcome
+	var d finishData
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
+		a.Final = d.Final != nil && *d.Final
+		if d.Output != nil {
+			a.Output, a.OutputError = &d.Output.Ref, d.Output.Error
+		}
+	}
 }

@@ -25,6 +25,7 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
    cairn resume                             continue the newest unfinished run
    cairn approve RUN STEP                   let a run waiting at a gate go on
    cairn show RUN                           the run's timeline, for the audit
+   cairn logs RUN                           what its exec steps printed (STEP -f: follow one)
    cairn report RUN                         the audit report, one HTML file to hand over
    cairn help COMMAND                       a command's flags and examples
 
@@ -47,6 +48,7 @@ runs twice, nothing is skipped. The journal is the audit record afterwards.
 			newRollbackCommand(),
 			newRunsCommand(),
 			newShowCommand(),
+			newLogsCommand(),
 			newReportCommand(),
 			newPlanCommand(),
 			newValidateCommand(),

@@ -71,6 +71,7 @@ func newGlobals(c *cli.Context) (*globals, error) {
 		},
 		OnUpdate:   withFailpoint(g.progress.update),
 		OnProgress: g.progress.step,
+		OnOutput:   g.progress.output,
 	}
 	g.cfg.User, g.cfg.Host = action.Identity()
 	return g, nil

@@ -132,7 +132,8 @@ func hintsFor(inv invocation, err error) []hint {
 	case errors.As(err, &lockNS):
 		return []hint{{"keep the lock in another namespace, the same for every cairn on this cluster (and give your other flags again)", inv.again("--lock-namespace", "NAMESPACE")}}
 	case errors.As(err, &locked):
-		return []hint{{"use another journal (and give your other flags again)", append([]string{"--journal", "FILE"}, inv.again()...)}}
+		return []hint{{"use another journal (and give your other flags again)", append([]string{"--journal", "FILE"}, inv.again()...)},
+			{"or watch what the run holding it prints", []string{"logs", action.LatestRun, "-f"}}}
 	case errors.Is(err, journal.ErrRunNotFound), errors.As(err, new(*action.RunRefError)):
 		return []hint{{"list the runs", []string{"runs"}}}
 	case errors.As(err, &noBook):

@@ -150,6 +150,30 @@ func (p *progress) step(step, item, msg string) {
 	l.Str("step", key).Msg(msg)
 }
 
+// output is the engine's OnOutput: a line a step's program wrote, already
+// redacted. Without a status line (JSON logs, a file, CI) every line is
+// logged at info level with its step and stream, so a log shipped from a
+// one-hour upgrade holds what the tool said. On a terminal the status line
+// shows the latest line instead and the lines go to debug level: a tool
+// printing thousands of lines would bury cairn's own messages, and
+// `cairn logs RUN STEP -f` shows every line from another terminal.
+func (p *progress) output(step, item, stream, line string) {
+	p.mu.Lock()
+	runID := p.runID
+	if p.line != nil && strings.TrimSpace(line) != "" {
+		p.view(step).msg[item] = strings.TrimSpace(line)
+	}
+	p.mu.Unlock()
+	l := p.log.Info()
+	if p.line != nil {
+		l = p.log.Debug()
+	}
+	if runID != "" {
+		l = l.Str("run", runID)
+	}
+	l.Str("step", workflow.Key(step, item)).Str("stream", stream).Msg(line)
+}
+
 // batch describes a foreach step: "3/10 done, running [app-4 app-5], pending 5".
 func (v *stepView) batch() string {
 	var done, failed, waiting int

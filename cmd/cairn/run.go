@@ -88,7 +88,7 @@ func reportOutcome(w io.Writer, out workflow.Outcome) {
 	case workflow.StatusInterrupted, workflow.StatusRollingBack:
 		fmt.Fprintf(w, "run %s stopped; continue with: cairn resume %s\n", out.RunID, out.RunID)
 	case workflow.StatusFailed:
-		fmt.Fprintf(w, "run %s failed; fix the cause, then: cairn resume %s   (details: cairn show %s)\n", out.RunID, out.RunID, out.RunID)
+		fmt.Fprintf(w, "run %s failed; fix the cause, then: cairn resume %s   (details: cairn show %s; output: cairn logs %s)\n", out.RunID, out.RunID, out.RunID, out.RunID)
 	case workflow.StatusRollbackFailed:
 		fmt.Fprintf(w, "rollback of run %s failed; fix the cause, then: cairn rollback %s\n", out.RunID, out.RunID)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cairn-dev/cairn/journal"
+	"github.com/cairn-dev/cairn/runlog"
 	"github.com/cairn-dev/cairn/steps"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/steps/kube"
@@ -38,6 +39,9 @@ type Config struct {
 	// progress of long steps (see workflow.Engine).
 	OnUpdate   func(workflow.Update)
 	OnProgress func(step, item, msg string)
+	// OnOutput receives each line of output of a running exec step,
+	// redacted (see workflow.Engine).
+	OnOutput func(step, item, stream, line string)
 	// ToolDir is where the private kubeconfig for tools is written;
 	// "" means the system's temporary directory.
 	ToolDir string
@@ -146,7 +150,12 @@ func (c *Config) engine(j workflow.Journal) *workflow.Engine {
 		e.Now = c.Now
 	}
 	e.User, e.Host, e.Version = c.User, c.Host, c.Version
-	e.OnUpdate, e.OnProgress = c.OnUpdate, c.OnProgress
+	e.OnUpdate, e.OnProgress, e.OnOutput = c.OnUpdate, c.OnProgress, c.OnOutput
+	// The output files live beside the journal; a journal path that
+	// cannot be found would have failed opening j already.
+	if path, err := c.JournalFile(); err == nil {
+		e.Logs = &runlog.Store{Dir: runlog.Dir(path)}
+	}
 	e.Reaper = steps.Reaper{}
 	return e
 }
