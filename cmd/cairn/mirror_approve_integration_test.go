@@ -68,6 +68,8 @@ func TestMirrorApproveUnreachableKeepsItLocal(t *testing.T) {
 	if local := k.cairn("journal", "export", run); mirror.stdout == local.stdout {
 		t.Fatal("the mirror has the approval although its cluster could not be reached")
 	}
+	// The mirror is behind: reported, not a failure.
+	want(t, k.cairn("journal", "verify", "--cluster", run, "--lock-namespace", k.ns), ExitOK, "mirror: the cluster's mirror is behind", "only in this journal")
 	want(t, k.cairn("resume", run), ExitOK, "succeeded")
 	k.wantRestarts(1)
 	local := k.cairn("journal", "export", run)
