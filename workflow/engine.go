@@ -274,7 +274,7 @@ func (e *Engine) reopen(req ResumeRequest, verb string) (*runCtx, error) {
 		diffs = append(diffs, fmt.Sprintf("the playbook text changed (%s: digest %.12s, run started with %.12s)", run.PlaybookFile, req.Playbook.Digest, run.Digest))
 	}
 	diffs = append(diffs, paramDiffs(run.Params, vals.Redacted(req.Playbook))...)
-	if d := targetDiff(run.Target, req.Cluster.Target); d != "" {
+	if d := TargetDiff(run.Target, req.Cluster.Target); d != "" {
 		diffs = append(diffs, d)
 	}
 	r := e.newRun(run, req.Playbook, vals, st, req.Cluster)
@@ -337,9 +337,10 @@ func paramDiffs(was, now map[string]string) []string {
 // tell clusters apart.
 var targetInfo = map[string]bool{"context": true}
 
-// targetDiff compares cluster identities. A run without a recorded target (or
-// a resume without a cluster) has nothing to compare.
-func targetDiff(was, now map[string]string) string {
+// TargetDiff compares cluster identities: how the one now reached differs
+// from the one a run was recorded against. A run without a recorded target
+// (or a resume without a cluster) has nothing to compare.
+func TargetDiff(was, now map[string]string) string {
 	if len(was) == 0 || len(now) == 0 {
 		return ""
 	}

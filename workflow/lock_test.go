@@ -168,10 +168,10 @@ steps:
 
 func TestTargetContextNameAloneIsNotAnotherCluster(t *testing.T) {
 	was := map[string]string{"context": "prod", "server": "https://10.0.0.1", "kube-system-uid": "u1"}
-	if d := targetDiff(was, map[string]string{"context": "prod-admin", "server": "https://10.0.0.1", "kube-system-uid": "u1"}); d != "" {
+	if d := TargetDiff(was, map[string]string{"context": "prod-admin", "server": "https://10.0.0.1", "kube-system-uid": "u1"}); d != "" {
 		t.Fatalf("a renamed context was taken for another cluster: %s", d)
 	}
-	d := targetDiff(was, map[string]string{"context": "prod", "server": "https://10.0.0.1", "kube-system-uid": "u2"})
+	d := TargetDiff(was, map[string]string{"context": "prod", "server": "https://10.0.0.1", "kube-system-uid": "u2"})
 	if !strings.Contains(d, "kube-system-uid") || !strings.Contains(d, `"u1"`) {
 		t.Fatalf("diff %q", d)
 	}

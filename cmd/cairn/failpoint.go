@@ -16,6 +16,8 @@ import (
 // makes the process SIGKILL itself right after the N-th journal commit;
 // CAIRN_KILL_AT=TYPE:STEP right after the commit of the first event of that
 // type for that step (e.g. instance.started:upgrade), whatever came before.
+// CAIRN_KILL_BEFORE_MIRROR=N (steps/cluster) kills before the N-th write to
+// the journal mirror, after the local commits it carries.
 func withFailpoint(next func(workflow.Update)) func(workflow.Update) {
 	n, _ := strconv.Atoi(os.Getenv("CAIRN_KILL_AFTER"))
 	typ, step, at := strings.Cut(os.Getenv("CAIRN_KILL_AT"), ":")

@@ -47,6 +47,7 @@ func newRunsCommand() *cli.Command {
 			&cli.StringFlag{Name: "playbook", Usage: "only runs of the playbook `NAME`"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only run ids, for scripts"},
 		}, clusterReadFlags()...),
+		Subcommands: []*cli.Command{newRunsPruneCommand()},
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {

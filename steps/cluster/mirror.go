@@ -173,6 +173,7 @@ func (m *Mirror) flush(ctx context.Context, runID string, mr *mirrorRun) error {
 	if len(mr.pending) == 0 {
 		return nil
 	}
+	beforeMirrorWrite()
 	ctx, cancel := m.Store.bounded(ctx)
 	defer cancel()
 	st, err := m.Store.commit(ctx, runID, mr.st, mr.pending, m.Writer)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
 )
 
@@ -131,19 +132,33 @@ type Verification struct {
 	RunID string
 	Head  journal.Head // the end of the verified chain; zero when Err != nil
 	Err   error        // nil when it verifies
+	// Mirror says how the run compares with its journal mirror in the
+	// cluster, when asked (VerifyOptions.Cluster) and that is no failure.
+	Mirror string
 }
 
-// Verify checks one run, or every run when runID is "". A run that fails is
-// reported in the list; only a journal that cannot be read is an error.
-func (c *Config) Verify(runID string) ([]Verification, error) {
-	db, err := c.OpenJournal(context.Background(), true)
+// VerifyOptions names the run to verify ("" for every run) and whether to
+// compare each with its journal mirror in the cluster too.
+type VerifyOptions struct {
+	RunID   string
+	Cluster bool
+}
+
+// Verify checks one run, or every run. A run that fails is reported in the
+// list; only a journal that cannot be read (or, with Cluster, a cluster or
+// mirror that cannot be) is an error. With Cluster, each run that verifies
+// and is mirrored in the cluster the kubeconfig reaches is compared with
+// its mirror: a mirror whose chain does not hold, or a local journal that
+// is behind it or differs from it (*HeadMismatchError), fails the run.
+func (c *Config) Verify(ctx context.Context, o VerifyOptions) ([]Verification, error) {
+	db, err := c.OpenJournal(ctx, true)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	ids := []string{runID}
-	if runID != "" {
-		if ids[0], err = resolveRun(db, runID); err != nil {
+	ids := []string{o.RunID}
+	if o.RunID != "" {
+		if ids[0], err = resolveRun(db, o.RunID); err != nil {
 			return nil, err
 		}
 	} else {
@@ -156,13 +171,40 @@ func (c *Config) Verify(runID string) ([]Verification, error) {
 			ids = append(ids, s.Run.ID)
 		}
 	}
+	var (
+		store  *cluster.MirrorStore
+		target map[string]string
+	)
+	if o.Cluster {
+		if c.Cluster == nil {
+			return nil, &ClusterError{cluster.ErrNotConfigured}
+		}
+		if len(ids) == 1 {
+			if run, err := db.Run(ids[0]); err == nil {
+				c.Cluster.Recorded(run.Target)
+			}
+		}
+		if target, _, err = c.Cluster.Connect(ctx); err != nil {
+			return nil, &ClusterError{err}
+		}
+		if store, err = c.mirrorStore(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Verification, 0, len(ids))
 	for _, id := range ids {
 		head, err := db.VerifyHead(id)
-		if err != nil && !errors.Is(err, journal.ErrTampered) {
-			return out, err
+		v := Verification{RunID: id, Head: head, Err: err}
+		if v.Err != nil && !errors.Is(v.Err, journal.ErrTampered) {
+			return out, v.Err
 		}
-		out = append(out, Verification{RunID: id, Head: head, Err: err})
+		if v.Err == nil && store != nil {
+			v.Mirror, v.Err = c.compareMirror(ctx, db, store, target, id)
+			if v.Err != nil && !errors.Is(v.Err, journal.ErrTampered) {
+				return out, v.Err
+			}
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
