@@ -3,14 +3,14 @@
 # Starts its own local control plane (testdata/kubecluster) in bench/out/cluster
 # and always stops it. Results: bench/out/results.md and bench/out/results.json.
 #
-#   BENCH_N=50 BENCH_ANSIBLE_N=10 BENCH_ONLY=journal,resume,rollout bench/run.sh
+#   BENCH_N=50 BENCH_ANSIBLE_N=10 BENCH_ONLY=journal,resume,rollout,mirror bench/run.sh
 set -u
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/bench/out
 dir=$out/cluster
 mkdir -p "$out"
-: "${GO:=go}" "${CAIRN_BIN:=}" "${BENCH_N:=50}" "${BENCH_ANSIBLE_N:=10}" "${BENCH_ONLY:=journal,resume,rollout}"
+: "${GO:=go}" "${CAIRN_BIN:=}" "${BENCH_N:=50}" "${BENCH_ANSIBLE_N:=10}" "${BENCH_ONLY:=journal,resume,rollout,mirror}"
 
 # Tools: kubectl (Debian package kubectl) and Ansible with kubernetes.core
 # (ansible, python3-kubernetes). Installed with apt-get when missing and
@@ -35,7 +35,7 @@ fi
 
 kubeconfig=""
 case ",$BENCH_ONLY," in
-*,rollout,*)
+*,rollout,*|*,mirror,*)
 	scripts=$root/testdata/kubecluster
 	"$scripts/down.sh" "$dir" >/dev/null 2>&1
 	if "$scripts/up.sh" "$dir" >"$out/cluster-up.log" 2>&1; then

@@ -48,7 +48,7 @@ var (
 	ansibleN  = flag.Int("ansible-n", 10, "namespaces for the Ansible contenders (0 skips them)")
 	seedRuns  = flag.Int("runs", 10000, "runs in the journal for the resume/audit section")
 	steps     = flag.Int("steps", 1000, "no-op steps for the throughput playbook")
-	sections  = flag.String("only", "journal,resume,rollout", "sections to run")
+	sections  = flag.String("only", "journal,resume,rollout,mirror", "sections to run")
 	benchtime = flag.String("benchtime", "2s", "go test -benchtime for the journal benchmarks")
 )
 
@@ -82,6 +82,12 @@ func main() {
 				continue
 			}
 			guard("rollout", benchRollout)
+		case "mirror":
+			if *kubecfg == "" {
+				add(Row{Section: "mirror", Name: "all measures", Note: "skipped: no kubeconfig (run through make bench)"})
+				continue
+			}
+			guard("mirror", benchMirror)
 		}
 		write()
 	}

@@ -386,7 +386,7 @@ func runKubectl(nss []string) error {
 }
 
 // (d) cairn with the real binary.
-func runCairn(nss []string, maxParallel int, rss *int64) error {
+func runCairn(nss []string, maxParallel int, rss *int64, extra ...string) error {
 	dir, err := os.MkdirTemp(*outDir, "rollout-")
 	if err != nil {
 		return err
@@ -420,8 +420,8 @@ steps:
 `, maxParallel)), 0o644); err != nil {
 		return err
 	}
-	_, r, out, err := cairnCmd(nil, "--journal", filepath.Join(dir, "j.db"), "--log-format", "json", "run", pb,
-		"--kubeconfig", *kubecfg, "-p", "namespaces="+strings.Join(nss, ","), "-p", "rev="+rev)
+	_, r, out, err := cairnCmd(nil, append([]string{"--journal", filepath.Join(dir, "j.db"), "--log-format", "json", "run", pb,
+		"--kubeconfig", *kubecfg, "-p", "namespaces=" + strings.Join(nss, ","), "-p", "rev=" + rev}, extra...)...)
 	*rss = r
 	if err != nil {
 		return fmt.Errorf("cairn run: %v: %s", err, tailOf(out))
