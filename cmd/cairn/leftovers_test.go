@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,4 +111,78 @@ func alive(pid int) bool {
 	}
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(f) == 0 || f[0] != "Z"
+}
+
+// A crash loop over a step whose effect is written by grandchildren that
+// outlive cairn (one ignores TERM and HUP in a subshell, one sits in a
+// pipeline): cairn is SIGKILLed at random moments and resumed until the run
+// succeeds. Every item's effect lands exactly once: no orphan of a killed
+// attempt writes after resume has checked and re-run the step (issue 14).
+func TestCrashLoopWithGrandchildrenHasNoLateEffects(t *testing.T) {
+	rng := rand.New(rand.NewPCG(crashSeed(t), 11))
+	dir := t.TempDir()
+	j := filepath.Join(dir, "j.db")
+	play := filepath.Join(dir, "orphans.yaml")
+	script := `(trap "" TERM HUP; sleep 0.3; echo "done-$1" >> effects) & sleep 0.2 | cat; wait`
+	os.WriteFile(play, []byte(fmt.Sprintf(`apiVersion: cairn/v1
+kind: Playbook
+metadata: {name: orphans}
+steps:
+  - id: tool
+    foreach: [a, b, c, d]
+    exec:
+      argv: [/bin/sh, -c, %q, sh, "${item}"]
+      dir: %q
+    check:
+      exec: {argv: [grep, -qx, "done-${item}", effects], dir: %q}
+`, script, dir, dir)), 0o600)
+	os.WriteFile(filepath.Join(dir, "effects"), nil, 0o600)
+
+	kills := 0
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatalf("no success after %d kills", kills)
+		}
+		args := []string{"--journal", j, "resume"}
+		if strings.TrimSpace(cairn(t, j, "runs", "-q").stdout) == "" {
+			args = []string{"--journal", j, "run", play} // killed before the run was journaled
+		}
+		cmd := exec.Command(cairnBin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		after := time.Duration(50+rng.IntN(700)) * time.Millisecond
+		if i > 12 {
+			after = time.Hour // let it finish: enough kills
+		}
+		select {
+		case err := <-done:
+			// Killed after the run's last commit: nothing left to resume.
+			finished := cmd.ProcessState.ExitCode() == ExitRefused && strings.Contains(stderr.String(), "no unfinished run") &&
+				strings.TrimSpace(cairn(t, j, "runs", "--status", "succeeded", "-q").stdout) != ""
+			if err != nil && !finished {
+				t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+			}
+		case <-time.After(after):
+			cmd.Process.Kill()
+			<-done
+			kills++
+			continue
+		}
+		break
+	}
+	// Orphans of the last killed attempt have had their time; the reaper
+	// killed them, so nothing more may land.
+	time.Sleep(600 * time.Millisecond)
+	effects, _ := os.ReadFile(filepath.Join(dir, "effects"))
+	for _, item := range []string{"a", "b", "c", "d"} {
+		if n := strings.Count(string(effects), "done-"+item+"\n"); n != 1 {
+			t.Errorf("item %s: effect landed %d times, want 1 (%d kills)\n%s", item, n, kills, effects)
+		}
+	}
+	t.Logf("%d kills", kills)
 }
