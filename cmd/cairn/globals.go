@@ -54,7 +54,9 @@ func newGlobals(c *cli.Context) (*globals, error) {
 	default:
 		return nil, usagef("--log-format %q: use console, json or auto", c.String("log-format"))
 	}
-	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	// Exec output arrives from a stdout and a stderr goroutine at once, and
+	// progress from several items: one line at a time, whatever the writer.
+	log := zerolog.New(zerolog.SyncWriter(w)).Level(level).With().Timestamp().Logger()
 	g.progress = newProgress(log, g.status)
 	// A JSON line stands alone (shipped, grepped, mixed with other runs'),
 	// so it names its run; a terminal shows one run, named when it starts.
