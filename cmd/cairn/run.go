@@ -72,9 +72,9 @@ func reportOutcome(w io.Writer, out workflow.Outcome) {
 	}
 	switch out.Status {
 	case workflow.StatusSucceeded:
-		fmt.Fprintf(w, "run %s succeeded; audit it with: cairn show %s\n", out.RunID, out.RunID)
+		fmt.Fprintf(w, "run %s succeeded; audit it with: cairn show %s (or cairn report %s, one HTML file)\n", out.RunID, out.RunID, out.RunID)
 	case workflow.StatusRolledBack:
-		fmt.Fprintf(w, "run %s rolled back; audit it with: cairn show %s\n", out.RunID, out.RunID)
+		fmt.Fprintf(w, "run %s rolled back; audit it with: cairn show %s (or cairn report %s, one HTML file)\n", out.RunID, out.RunID, out.RunID)
 	case workflow.StatusWaiting:
 		fmt.Fprintf(w, "run %s is waiting for approval:\n", out.RunID)
 		for _, wt := range out.Waiting {

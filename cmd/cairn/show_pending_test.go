@@ -35,8 +35,8 @@ func TestShowPendingAndWaiting(t *testing.T) {
 	if r := cairn(t, j, "approve", id, "canary-ok"); r.code != ExitOK {
 		t.Fatalf("approve: %d %s", r.code, r.stderr)
 	}
-	if r := cairn(t, j, "resume"); r.code != ExitOK {
-		t.Fatalf("resume: %d %s", r.code, r.stderr)
+	if r := cairn(t, j, "resume"); r.code != ExitOK || !strings.Contains(r.stdout, "cairn report "+id) {
+		t.Fatalf("resume: %d, want the report named in %q %s", r.code, r.stdout, r.stderr)
 	}
 	show = cairn(t, j, "show", "-o", "json").stdout
 	if strings.Contains(show, `"pending"`) {
