@@ -79,7 +79,7 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
-		if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
+		if err := e.appendStarted(ctx, r, st.Kind, st.Timeout, journal.Event{Type: EvInstanceStarted, Step: st.ID, Item: item, Attempt: attempt, Token: token, Evidence: params.json}); err != nil {
 			out.close()
 			return err
 		}
@@ -128,8 +128,14 @@ func (e *Engine) progress(r *runCtx, step, item string) func(string) {
 }
 
 // appendStarted journals a started event, waiting for a journal that may
-// wait (see ContextJournal) no longer than the step's timeout.
-func (e *Engine) appendStarted(ctx context.Context, r *runCtx, timeout time.Duration, ev journal.Event) error {
+// wait (see ContextJournal) no longer than the step's timeout. A kind
+// without side effects (an assert, a wait) has nothing that must be
+// durable elsewhere before it runs: its start is appended like any other
+// event, and a mirror may batch it.
+func (e *Engine) appendStarted(ctx context.Context, r *runCtx, kind string, timeout time.Duration, ev journal.Event) error {
+	if ro, ok := e.Kinds.(interface{ ReadOnly(kind string) bool }); ok && ro.ReadOnly(kind) {
+		return r.append(ev)
+	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -109,7 +109,7 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	// An undo has its own token: an undo of a restart is another restart and
 	// must not carry the restartedAt the forward step already stamped.
 	token := in.Token + "/undo"
-	if err := e.appendStarted(ctx, r, st.Timeout, journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
+	if err := e.appendStarted(ctx, r, st.Undo.Kind, st.Timeout, journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
 		return err
 	}
 	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(r, st.ID, in.Item), Redactor: r.redactor})

@@ -75,15 +75,21 @@ func (m *Mirror) Run(id string) (journal.Run, error) { return m.Journal.Run(id) 
 
 func (m *Mirror) Events(id string) ([]journal.Event, error) { return m.Journal.Events(id) }
 
-// Append is AppendContext without a deadline of the caller's.
+// Append commits e locally and queues it for the cluster; if Sync says
+// so, it writes it and everything queued before returning.
 func (m *Mirror) Append(runID string, e journal.Event) (journal.Event, error) {
-	return m.AppendContext(context.Background(), runID, e)
+	return m.append(context.Background(), runID, e, false)
 }
 
-// AppendContext commits e locally and, if Sync says so, writes it and
-// everything queued to the cluster before returning; ctx bounds the wait.
-// The event is returned as stored even when the cluster write fails.
+// AppendContext commits e locally and writes it and everything queued to
+// the cluster before returning, whatever Sync says: the caller is about to
+// act on it. ctx bounds the wait. The event is returned as stored even when
+// the cluster write fails.
 func (m *Mirror) AppendContext(ctx context.Context, runID string, e journal.Event) (journal.Event, error) {
+	return m.append(ctx, runID, e, true)
+}
+
+func (m *Mirror) append(ctx context.Context, runID string, e journal.Event, flush bool) (journal.Event, error) {
 	stored, err := m.Journal.Append(runID, e)
 	if err != nil {
 		return stored, err
@@ -95,7 +101,7 @@ func (m *Mirror) AppendContext(ctx context.Context, runID string, e journal.Even
 		return stored, err
 	}
 	mr.pending = append(mr.pending, stored)
-	if m.Sync != nil && m.Sync(stored) {
+	if flush || (m.Sync != nil && m.Sync(stored)) {
 		return stored, m.flush(ctx, runID, mr)
 	}
 	return stored, nil

@@ -14,9 +14,11 @@ import (
 )
 
 // mirrorSync is what must be in the cluster before its side effect
-// begins: a step's or an undo's started event, with its token.
+// begins: an undo's started event, with its token. A step's started event
+// is written through AppendContext, which always writes to the cluster,
+// unless the step's kind has no side effect (the engine decides).
 func mirrorSync(e journal.Event) bool {
-	return e.Type == workflow.EvInstanceStarted || e.Type == workflow.EvUndoStarted
+	return e.Type == workflow.EvUndoStarted
 }
 
 // flushTimeout bounds the last write of an invocation's events to the
