@@ -55,7 +55,7 @@ func benchMirror() {
 	ratio := median(with).Seconds() / median(without).Seconds()
 	add(Row{Section: "mirror", Name: fmt.Sprintf("%d assert steps, mirrored / --no-mirror (median of %d)", *steps, rounds), Value: ratio, Unit: "×",
 		Target: "≤ 1.3×", Met: met(ratio <= 1.3),
-		Note: fmt.Sprintf("%.2f s against %.2f s; %.2f ConfigMap writes per step (create/update/patch, cluster-wide)",
+		Note: fmt.Sprintf("%.2f s against %.2f s; %.3f ConfigMap writes per step (create/update/patch, cluster-wide)",
 			median(with).Seconds(), median(without).Seconds(), writes/rounds/float64(*steps))})
 
 	// The 50-namespace rollout at maxParallel 16, with and without.
