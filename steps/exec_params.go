@@ -27,19 +27,19 @@ var outputNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 type ExecParams struct {
 	// Argv is run directly, never through a shell, so that a rendered value
 	// cannot inject commands.
-	Argv            []string              `yaml:"argv" json:"argv"`
-	Env             map[string]string     `yaml:"env" json:"env,omitempty"`
-	Dir             string                `yaml:"dir" json:"dir,omitempty"`
-	Timeout         time.Duration         `yaml:"timeout" json:"timeout,omitempty"`
-	ExpectExitCodes []int                 `yaml:"expectExitCodes" json:"expectExitCodes,omitempty"`
+	Argv            []string          `yaml:"argv" json:"argv"`
+	Env             map[string]string `yaml:"env" json:"env,omitempty"`
+	Dir             string            `yaml:"dir" json:"dir,omitempty"`
+	Timeout         time.Duration     `yaml:"timeout" json:"timeout,omitempty"`
+	ExpectExitCodes []int             `yaml:"expectExitCodes" json:"expectExitCodes,omitempty"`
 	// RetryOn are exit codes that a retry may cure (a tool's "try again"
 	// code, a lost connection): the step's retry applies to them. Any other
 	// unexpected exit is permanent, since running the same program with the
 	// same input again would fail the same way.
-	RetryOn []int `yaml:"retryOn" json:"retryOn,omitempty"`
-	Expect          string                `yaml:"expect" json:"expect,omitempty"`
-	OutputSpecs     map[string]ExecOutput `yaml:"outputs" json:"outputs,omitempty"`
-	TailBytes       int                   `yaml:"tailBytes" json:"tailBytes,omitempty"`
+	RetryOn     []int                 `yaml:"retryOn" json:"retryOn,omitempty"`
+	Expect      string                `yaml:"expect" json:"expect,omitempty"`
+	OutputSpecs map[string]ExecOutput `yaml:"outputs" json:"outputs,omitempty"`
+	TailBytes   int                   `yaml:"tailBytes" json:"tailBytes,omitempty"`
 }
 
 // ExecOutput extracts one output from stdout. Exactly one field is set.

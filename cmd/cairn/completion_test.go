@@ -49,6 +49,8 @@ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _cairn_complete; printf '%s\n' "${COM
 		{[]string{"cairn", "approve", id, "--com"}, []string{"--comment"}},
 		{[]string{"cairn", "show", id, "--ou"}, []string{"--output"}},
 		{[]string{"cairn", "completion", "f"}, []string{"fish"}},
+		{[]string{"cairn", "report", ""}, []string{id, "@latest"}},
+		{[]string{"cairn", "logs", ""}, []string{id, "@latest"}},
 	} {
 		if got := complete(c.words...); !slices.Equal(got, c.want) {
 			t.Errorf("completing %q: %q, want %q", c.words, got, c.want)

@@ -29,9 +29,10 @@ func newReportOptions(runID, output string) *reportOptions {
 
 func newReportCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "report",
-		Usage:     "write a run's audit report: one self-contained HTML file",
-		ArgsUsage: "RUN",
+		Name:         "report",
+		Usage:        "write a run's audit report: one self-contained HTML file",
+		ArgsUsage:    "RUN",
+		BashComplete: firstArg(runIDs),
 		Description: `Writes one HTML file for a reviewer to open after the upgrade, made from the
 journal alone (no cluster, no secret needed): who ran the run, when (UTC)
 and against which cluster (server, kube-system UID, context); its
