@@ -100,7 +100,10 @@ func (m *Mirror) append(ctx context.Context, runID string, e journal.Event, flus
 	if err != nil {
 		return stored, err
 	}
-	mr.pending = append(mr.pending, stored)
+	// A run attached only now has found stored in the local journal already.
+	if n := len(mr.pending); n == 0 || mr.pending[n-1].Seq < stored.Seq {
+		mr.pending = append(mr.pending, stored)
+	}
 	if flush || (m.Sync != nil && m.Sync(stored)) {
 		return stored, m.flush(ctx, runID, mr)
 	}
@@ -161,6 +164,17 @@ func (m *Mirror) attach(ctx context.Context, runID string) (*mirrorRun, error) {
 	mr := &mirrorRun{st: st, pending: append([]journal.Event(nil), local[st.head.Seq:]...)}
 	m.set(runID, mr)
 	return mr, nil
+}
+
+// Pending is how many of a run's events, attached or appended, are in the
+// local journal and not yet in the cluster.
+func (m *Mirror) Pending(runID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mr, ok := m.runs[runID]; ok {
+		return len(mr.pending)
+	}
+	return 0
 }
 
 // Flush writes every queued event of every run to the cluster.

@@ -223,3 +223,79 @@ func TestMirrorRidesOutLostNetwork(t *testing.T) {
 		t.Fatalf("head at %d, want 3: the queued event went with the next write", got)
 	}
 }
+
+// The head, rewritten at every write, stays small however long the run
+// and however large the playbook: the text is written once in an object
+// of its own, and events past the budget are sealed. A head that holds the
+// text inline is read, and the text moved out at its next write. A missing
+// text object is a broken mirror.
+func TestMirrorHeadStaysSmall(t *testing.T) {
+	mt := newMirrorTest(t)
+	m := mt.mirror(mt.journal(), "ann@h1 pid 1")
+	big := []byte("steps: []\n# " + strings.Repeat("x", 200<<10) + "\n")
+	r := journal.Run{ID: journal.NewRunID(time.Now()), Playbook: "p", PlaybookFile: "p.yaml", Source: big, User: "ann", Host: "h1", Started: time.Now().UTC()}
+	if err := m.CreateRun(r); err != nil {
+		t.Fatal(err)
+	}
+	cms := mt.env.Clientset.CoreV1().ConfigMaps(mt.ns)
+	ctx := context.Background()
+	for i := 0; i < 60; i++ {
+		appendOK(t, m, r.ID, journal.Event{Type: "instance.started", Step: "s", Item: string(rune('a' + i%26)), Evidence: strings.Repeat("e", 200)})
+		head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, v := range head.Data {
+			size += len(v)
+		}
+		if size > 4096+2048 || head.Data["source"] != "" {
+			t.Fatalf("after %d events the head holds %d bytes (source %d): it grows with the run", i+1, size, len(head.Data["source"]))
+		}
+	}
+	c, err := mt.store().Read(ctx, r.ID)
+	if err != nil || c.Check("mirror", r.ID) != nil || string(c.Source) != string(big) {
+		t.Fatalf("read back: source %d bytes, want %d; %v", len(c.Source), len(big), err)
+	}
+
+	// A head written with the text inline, as the mirror's first layout did.
+	head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cms.Delete(ctx, "cairn-run-"+r.ID+"-source", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mt.store().Read(ctx, r.ID); !errors.Is(err, journal.ErrTampered) || !strings.Contains(err.Error(), "-source is missing") {
+		t.Fatalf("a head whose text is gone: %v", err)
+	}
+	delete(head.Data, "sourceRef")
+	head.Data["source"] = string(big)
+	if _, err := cms.Update(ctx, head, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := mt.store().Read(ctx, r.ID); err != nil || string(c.Source) != string(big) || c.Check("mirror", r.ID) != nil {
+		t.Fatalf("inline text not read: %v", err)
+	}
+	m2 := mt.mirror(mt.journal(), "bob@h2 pid 2")
+	other, _ := m2.Journal.(*journal.DB)
+	if err := other.ImportChained(c); err != nil {
+		t.Fatal(err)
+	}
+	appendOK(t, m2, r.ID, journal.Event{Type: "instance.started", Step: "t"})
+	head, err = cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
+	if err != nil || head.Data["source"] != "" || head.Data["sourceRef"] == "" {
+		t.Fatalf("the inline text was not moved out: %d bytes inline, ref %q (%v)", len(head.Data["source"]), head.Data["sourceRef"], err)
+	}
+	after, err := mt.store().Read(ctx, r.ID)
+	if err != nil || string(after.Source) != string(big) {
+		t.Fatalf("after the move: source %d bytes; %v", len(after.Source), err)
+	}
+	if err := after.Check("mirror", r.ID); err != nil {
+		var seqs []uint64
+		for _, e := range after.Events {
+			seqs = append(seqs, e.Seq)
+		}
+		t.Fatalf("after the move: %v %v", err, seqs)
+	}
+}

@@ -23,13 +23,22 @@ import (
 // cluster, in the lock namespace, as ConfigMaps labelled with the run id:
 //
 //	cairn-run-ID            the head: data.record (the run record's JSON as
-//	                        hashed), data.source (the playbook text),
-//	                        data.events (the newest events, one JSON line
-//	                        each, with prev and hash), data.head ({"seq",
-//	                        "hash"} of the last one), data.chunks (the names
-//	                        of the sealed chunks, oldest first)
+//	                        hashed), data.sourceRef (the name of the source
+//	                        object), data.events (the newest events, one JSON
+//	                        line each, with prev and hash), data.head
+//	                        ({"seq", "hash"} of the last one), data.chunks
+//	                        (the names of the sealed chunks, oldest first)
+//	cairn-run-ID-source     the playbook text, data.source (binaryData when
+//	                        it is not UTF-8); written once, before the head
 //	cairn-run-ID-SEQ-HASH   a sealed chunk: data.events, older events; named
 //	                        after its last event, so it is never rewritten
+//
+// The head is rewritten at every write, so it is kept small: the playbook
+// text lives apart, and past HeadBudget the head's events are sealed into a
+// chunk. A write then costs about the same at the thousandth step as at
+// the first, and etcd keeps no stream of large revisions. (A head may also
+// hold the text inline as data.source: it is read, and moved out at the
+// next write.)
 //
 // Every write of the head is conditional on the resourceVersion read before
 // it, so of two processes extending one run only one gets through. Events
@@ -43,14 +52,19 @@ const (
 	mirrorPrefix = "cairn-run-"
 	keyRecord    = "record"
 	keySource    = "source"
+	keySourceRef = "sourceRef"
 	keyEvents    = "events"
 	keyHead      = "head"
 	keyChunks    = "chunks"
 
-	// defaultHeadBudget bounds a head's data (a ConfigMap holds at most
-	// 1 MiB); past it, the oldest events are sealed into chunks.
-	defaultHeadBudget  = 768 << 10
-	defaultChunkBudget = 512 << 10
+	// defaultHeadBudget bounds the events a head holds, which every write
+	// sends again; past it, the oldest are sealed into chunks of at most
+	// defaultChunkBudget.
+	defaultHeadBudget  = 64 << 10
+	defaultChunkBudget = 64 << 10
+	// maxObjectData is what one ConfigMap's data may hold: 1 MiB, less room
+	// for its metadata.
+	maxObjectData = 1<<20 - 8<<10
 )
 
 // MirrorStore reads and writes the journal mirrors in one namespace. It
@@ -59,8 +73,8 @@ type MirrorStore struct {
 	Client    kubernetes.Interface
 	Namespace string        // default DefaultLockNamespace
 	Timeout   time.Duration // retries of transient errors when ctx has no deadline; default DefaultTimeout
-	// HeadBudget and ChunkBudget bound the bytes of a head and of a chunk;
-	// 0 means 768 KiB and 512 KiB (a ConfigMap holds at most 1 MiB).
+	// HeadBudget bounds the bytes of the events a head holds, ChunkBudget
+	// those of a chunk; 0 means 64 KiB each.
 	HeadBudget, ChunkBudget int
 }
 
@@ -80,6 +94,8 @@ func (s *MirrorStore) bounded(ctx context.Context) (context.Context, context.Can
 
 func headName(runID string) string { return mirrorPrefix + runID }
 
+func sourceName(runID string) string { return mirrorPrefix + runID + "-source" }
+
 func chunkName(runID string, last tailLine) string {
 	return fmt.Sprintf("%s%s-%d-%.12s", mirrorPrefix, runID, last.seq, last.hash)
 }
@@ -88,12 +104,15 @@ func chunkName(runID string, last tailLine) string {
 type mirrorState struct {
 	rv     string // the head's resourceVersion; "" while it does not exist
 	record []byte
-	source []byte
-	chunks []string
-	tail   []tailLine // the head's events
-	head   journal.Head
-	writer string
-	last   journal.Event // the newest event, if any
+	// source is the playbook text while it is not yet in its own object;
+	// sourceRef names that object once it is.
+	source    []byte
+	sourceRef string
+	chunks    []string
+	tail      []tailLine // the head's events
+	head      journal.Head
+	writer    string
+	last      journal.Event // the newest event, if any
 }
 
 // readHead reads a run's head; nil if the run has none.
@@ -113,12 +132,8 @@ func (s *MirrorStore) readHead(ctx context.Context, runID string) (*mirrorState,
 }
 
 func parseHead(cm *corev1.ConfigMap) (*mirrorState, error) {
-	st := &mirrorState{rv: cm.ResourceVersion, record: []byte(cm.Data[keyRecord]), writer: cm.Annotations[MirrorWriterAnnotation]}
-	if src, ok := cm.Data[keySource]; ok && src != "" {
-		st.source = []byte(src)
-	} else if src, ok := cm.BinaryData[keySource]; ok {
-		st.source = src
-	}
+	st := &mirrorState{rv: cm.ResourceVersion, record: []byte(cm.Data[keyRecord]), writer: cm.Annotations[MirrorWriterAnnotation],
+		source: sourceOf(cm), sourceRef: cm.Data[keySourceRef]}
 	if err := json.Unmarshal([]byte(cm.Data[keyHead]), &st.head); err != nil {
 		return nil, fmt.Errorf("journal mirror %s/%s: head unreadable (%v): %w", cm.Namespace, cm.Name, err, journal.ErrTampered)
 	}
@@ -159,18 +174,18 @@ func (s *MirrorStore) Read(ctx context.Context, runID string) (journal.Chained, 
 		return journal.Chained{}, fmt.Errorf("run %s in the cluster (namespace %s): %w", runID, s.namespace(), journal.ErrRunNotFound)
 	}
 	c := journal.Chained{Record: st.record, Source: st.source, Head: st.head}
+	if st.sourceRef != "" {
+		cm, err := s.readPart(ctx, runID, st.sourceRef)
+		if err != nil {
+			return c, err
+		}
+		c.Source = sourceOf(cm)
+	}
 	var lines []byte
 	for _, name := range st.chunks {
-		var cm *corev1.ConfigMap
-		err := Do(ctx, func(ctx context.Context) (err error) {
-			cm, err = s.cms().Get(ctx, name, metav1.GetOptions{})
-			return err
-		})
-		if apierrors.IsNotFound(err) {
-			return c, fmt.Errorf("journal mirror of run %s: chunk %s is missing: %w", runID, name, journal.ErrTampered)
-		}
+		cm, err := s.readPart(ctx, runID, name)
 		if err != nil {
-			return c, s.accessError("read", runID, err)
+			return c, err
 		}
 		lines = append(append(lines, cm.Data[keyEvents]...), '\n')
 	}
@@ -181,6 +196,30 @@ func (s *MirrorStore) Read(ctx context.Context, runID string) (journal.Chained, 
 		return c, fmt.Errorf("journal mirror of run %s: %w", runID, err)
 	}
 	return c, nil
+}
+
+// readPart reads one of the objects a run's head names; a missing one is
+// a broken mirror.
+func (s *MirrorStore) readPart(ctx context.Context, runID, name string) (*corev1.ConfigMap, error) {
+	var cm *corev1.ConfigMap
+	err := Do(ctx, func(ctx context.Context) (err error) {
+		cm, err = s.cms().Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("journal mirror of run %s: configmap %s is missing: %w", runID, name, journal.ErrTampered)
+	}
+	if err != nil {
+		return nil, s.accessError("read", runID, err)
+	}
+	return cm, nil
+}
+
+func sourceOf(cm *corev1.ConfigMap) []byte {
+	if src, ok := cm.Data[keySource]; ok && src != "" {
+		return []byte(src)
+	}
+	return cm.BinaryData[keySource]
 }
 
 // MirroredRun is a run as listed from the cluster.

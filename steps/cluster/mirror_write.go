@@ -33,6 +33,12 @@ func (s *MirrorStore) commit(ctx context.Context, runID string, st *mirrorState,
 		next.tail = append(next.tail, tailLine{raw: raw, seq: e.Seq, hash: e.Hash})
 		next.head, next.last = journal.Head{Seq: e.Seq, Hash: e.Hash}, e
 	}
+	if next.sourceRef == "" {
+		if err := s.writeSource(ctx, runID, next.source); err != nil {
+			return nil, err
+		}
+		next.source, next.sourceRef = nil, sourceName(runID)
+	}
 	if err := s.seal(ctx, runID, &next); err != nil {
 		return nil, err
 	}
@@ -69,7 +75,32 @@ func (s *MirrorStore) commit(ctx context.Context, runID string, st *mirrorState,
 	return &next, nil
 }
 
-// seal moves the oldest events of a head that would outgrow its budget
+// writeSource puts the playbook text in its own object, once: the head,
+// rewritten at every write, only names it. Creating it again is a no-op;
+// the text is the run's, and its hash is in the run record.
+func (s *MirrorStore) writeSource(ctx context.Context, runID string, source []byte) error {
+	if len(source) > maxObjectData {
+		return fmt.Errorf("journal mirror of run %s: the playbook text (%d bytes) does not fit in a ConfigMap (at most %d); run it with --no-mirror", runID, len(source), maxObjectData)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: sourceName(runID), Namespace: s.namespace(), Labels: mirrorLabels(runID, "source")},
+	}
+	if utf8.Valid(source) {
+		cm.Data = map[string]string{keySource: string(source)}
+	} else {
+		cm.BinaryData = map[string][]byte{keySource: source}
+	}
+	err := Do(ctx, func(ctx context.Context) error {
+		_, err := s.cms().Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return s.accessError("create", runID, err)
+	}
+	return nil
+}
+
+// seal moves the oldest events of a head whose events outgrow its budget
 // into chunks. A chunk is named after its last event, so a chunk of that
 // name holds exactly these events: creating it again is a no-op.
 func (s *MirrorStore) seal(ctx context.Context, runID string, st *mirrorState) error {
@@ -80,18 +111,18 @@ func (s *MirrorStore) seal(ctx context.Context, runID string, st *mirrorState) e
 	if chunkBudget <= 0 {
 		chunkBudget = defaultChunkBudget
 	}
-	fixed := len(st.record) + len(st.source) + 1024
+	fixed := len(st.record) + 1024
 	for _, c := range st.chunks {
 		fixed += len(c) + 1
 	}
-	if fixed > headBudget {
-		return fmt.Errorf("journal mirror of run %s: the run record and playbook text (%d bytes) do not fit in a ConfigMap; run it with --no-mirror", runID, fixed)
+	if fixed > maxObjectData-headBudget {
+		return fmt.Errorf("journal mirror of run %s: the run record and the list of chunks (%d bytes) do not fit in a ConfigMap; run it with --no-mirror", runID, fixed)
 	}
 	size := 0
 	for _, l := range st.tail {
 		size += len(l.raw) + 1
 	}
-	for fixed+size > headBudget {
+	for size > headBudget {
 		n, csize := 0, 0
 		for n < len(st.tail) && (n == 0 || csize+len(st.tail[n].raw)+1 <= chunkBudget) {
 			csize += len(st.tail[n].raw) + 1
@@ -120,7 +151,6 @@ func (s *MirrorStore) seal(ctx context.Context, runID string, st *mirrorState) e
 		st.chunks = append(st.chunks, name)
 		st.tail = st.tail[n:]
 		size -= csize
-		fixed += len(name) + 1
 	}
 	return nil
 }
@@ -139,12 +169,8 @@ func headObject(ns, runID string, st *mirrorState) *corev1.ConfigMap {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: headName(runID), Namespace: ns, Labels: mirrorLabels(runID, "head"),
 			Annotations: map[string]string{MirrorWriterAnnotation: st.writer}},
-		Data: map[string]string{keyRecord: string(st.record), keyHead: string(head), keyEvents: events.String(), keyChunks: strings.Join(st.chunks, "\n")},
-	}
-	if utf8.Valid(st.source) {
-		cm.Data[keySource] = string(st.source)
-	} else {
-		cm.BinaryData = map[string][]byte{keySource: st.source}
+		Data: map[string]string{keyRecord: string(st.record), keyHead: string(head), keyEvents: events.String(),
+			keyChunks: strings.Join(st.chunks, "\n"), keySourceRef: st.sourceRef},
 	}
 	return cm
 }
