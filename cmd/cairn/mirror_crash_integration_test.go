@@ -225,3 +225,39 @@ func wantNoStartAfterSuccess(t *testing.T, export string) {
 		}
 	}
 }
+
+// Killed after the run's last local commit, before its last mirror write:
+// the run is finished in the journal, and behind in the cluster. A plain
+// resume has nothing to continue, and says so, but writes the mirror's
+// missing events first, so that the cluster shows the run finished too.
+func TestMirrorPlainResumeCatchesUpAFinishedRun(t *testing.T) {
+	k := newKubeRun(t)
+	for _, n := range mirrorDeployments {
+		k.env.CreateWorkload(t, k.ns, kubetest.Workload{Name: n, ProxyVersion: "1.20.3-asm.1"})
+	}
+	effects := filepath.Join(k.dir, "effects.log")
+	cmd := k.command(k.journal, "run", k.playbook("crash", mirrorCrashBook), "-p", "ns="+k.ns, "-p", "effects="+effects, "--lock-namespace", k.ns)
+	cmd.Env = append(cmd.Env, "CAIRN_KILL_BEFORE_MIRROR=6") // 5 started events, then the write at exit
+	if out, err := cmd.CombinedOutput(); !killedBySignal(err) {
+		t.Fatalf("not killed before the last mirror write: %v\n%s", err, out)
+	}
+	run := k.lastRun(k.journal)
+	want(t, k.cairnJournal(k.journal, "runs", "--status", "succeeded", "-q"), ExitOK, run)
+	local := k.cairnJournal(k.journal, "journal", "export", run).stdout
+	mirror := k.cairnJournal(k.journal, "journal", "export", "--cluster", run, "--lock-namespace", k.ns).stdout
+	if mirror == local {
+		t.Fatal("the mirror is not behind: the kill point missed the last write")
+	}
+	r := k.cairnJournal(k.journal, "resume", "--lock-namespace", k.ns)
+	if r.code != ExitRefused || !strings.Contains(r.stderr, "no unfinished run") || !strings.Contains(r.stderr, "mirror in the cluster was behind") {
+		t.Fatalf("plain resume: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := k.cairnJournal(k.journal, "journal", "export", "--cluster", run, "--lock-namespace", k.ns).stdout; got != local {
+		t.Fatalf("the mirror was not caught up:\n%s\njournal:\n%s", got, local)
+	}
+	want(t, k.cairnJournal(k.journal, "runs", "--cluster", "--status", "succeeded", "-q", "--lock-namespace", k.ns), ExitOK, run)
+	if r := k.cairnJournal(k.journal, "resume", "--lock-namespace", k.ns); r.code != ExitRefused || strings.Contains(r.stderr, "mirror") {
+		t.Fatalf("a second plain resume: exit %d\n%s", r.code, r.stderr)
+	}
+	k.wantRestarts(1)
+}

@@ -68,6 +68,44 @@ func flushMirror(ctx context.Context, m *cluster.Mirror, err error) error {
 	return err
 }
 
+// catchUpTimeout bounds catchUpNewest, which a resume with nothing to do
+// should not be held up by.
+const catchUpTimeout = 10 * time.Second
+
+// catchUpNewest writes to its mirror what the journal's newest run, if it
+// finished, left unwritten there: cairn stopped between the run's last
+// local commit and the cluster write. A plain resume finds nothing to
+// continue, but without this the cluster would show the run unfinished to
+// everyone else, and a resume --from-cluster elsewhere would take it up.
+// Best effort: a failure is a warning naming the command that finishes it.
+func (c *Config) catchUpNewest(ctx context.Context, db *journal.DB) {
+	var newest journal.RunSummary
+	err := db.ScanRuns(func(s journal.RunSummary) bool { newest = s; return false })
+	if err != nil || newest.Err != nil || len(newest.Run.Target) == 0 || !workflow.StatusOf(newest.Last).Finished() {
+		return
+	}
+	id := newest.Run.ID
+	run, _, err := c.trustedRun(db, id)
+	if err != nil {
+		return
+	}
+	if st, err := c.engine(db).Load(id); err != nil || st.NoMirror {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	m, err := c.approvalMirror(ctx, db, run)
+	if err == nil && m.Pending(id) > 0 {
+		n := m.Pending(id)
+		if err = m.Flush(ctx); err == nil {
+			c.Log.Info().Str("run", id).Int("events", n).Msg("the run had finished, but its mirror in the cluster was behind (cairn stopped before writing it); written")
+		}
+	}
+	if err != nil && !errors.Is(err, cluster.ErrNotConfigured) {
+		c.Log.Warn().Str("run", id).Err(err).Msg(fmt.Sprintf("could not check the run's mirror in the cluster; `cairn resume %s` writes what it lacks", id))
+	}
+}
+
 // importFromCluster brings a run recorded in the cluster into the local
 // journal: its mirror is read, its chain checked (a broken one is refused:
 // errors.Is journal.ErrTampered) and imported. A run the journal already

@@ -95,6 +95,10 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 		}
 	}
 	if o.RunID, err = resumedRun(db, o.RunID); err != nil {
+		var nr *workflow.NotResumableError
+		if errors.As(err, &nr) && !rollback {
+			c.catchUpNewest(ctx, db)
+		}
 		return workflow.Outcome{}, err
 	}
 	run, pb, err := c.trustedRun(db, o.RunID)
