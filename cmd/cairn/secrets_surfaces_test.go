@@ -81,8 +81,11 @@ func assertNoSecret(t *testing.T, secret string, surfaces map[string]string) {
 
 // surfaces runs secret-surfaces.yaml with secret through every command that
 // shows a run, and returns each command's output, the report, the output
-// files kept beside the journal and the journal's bytes.
-func surfaces(t *testing.T, secret, fail string) map[string]string {
+// files kept beside the journal and the journal's bytes. With cluster
+// flags (--kubeconfig and --lock-namespace) the run is bound to that
+// cluster and mirrored there, and the commands that read the mirror
+// (--cluster) are surfaces too; the caller adds the mirror's ConfigMaps.
+func surfaces(t *testing.T, secret, fail string, cluster ...string) map[string]string {
 	t.Helper()
 	j := filepath.Join(t.TempDir(), "j.db")
 	params := []string{"--param-from-env", "tok=CAIRN_TEST_TOK", "-p", "fail=" + fail}
@@ -92,14 +95,14 @@ func surfaces(t *testing.T, secret, fail string) map[string]string {
 		return r
 	}
 	book := cliBook("secret-surfaces.yaml")
-	if r := keep("run", bin(t, j, secret, append([]string{"run", book}, params...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "the token is <redacted>") {
+	if r := keep("run", bin(t, j, secret, append(append([]string{"run", book}, params...), cluster...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "the token is <redacted>") {
 		t.Fatalf("run: exit %d, the gate message not shown redacted:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	id := strings.TrimSpace(bin(t, j, secret, "runs", "-q").stdout)
-	if r := keep("approve", bin(t, j, secret, "approve", id, "wait")); r.code != ExitOK {
+	if r := keep("approve", bin(t, j, secret, append([]string{"approve", id, "wait"}, cluster...)...)); r.code != ExitOK {
 		t.Fatalf("approve: exit %d\n%s", r.code, r.stderr)
 	}
-	r := keep("resume", bin(t, j, secret, append([]string{"resume", id}, params...)...))
+	r := keep("resume", bin(t, j, secret, append(append([]string{"resume", id}, params...), cluster...)...))
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "cairn: ") || !strings.Contains(r.stderr, "<redacted>") {
 		t.Fatalf("resume: exit %d, want 1 and the error line redacted:\n%s", r.code, r.stderr)
 	}
@@ -109,9 +112,23 @@ func surfaces(t *testing.T, secret, fail string) map[string]string {
 	for _, f := range []string{"table", "json", "yaml"} {
 		keep("show -o "+f, bin(t, j, secret, "show", id, "--events", "-o", f))
 		keep("plan -o "+f, bin(t, j, secret, append([]string{"plan", book, "-o", f}, params...)...))
-		rp := keep("resume --plan -o "+f, bin(t, j, secret, append([]string{"resume", id, "--plan", "-o", f}, params...)...))
+		rp := keep("resume --plan -o "+f, bin(t, j, secret, append(append([]string{"resume", id, "--plan", "-o", f}, params...), cluster...)...))
 		if rp.code != ExitOK || !strings.Contains(rp.stdout, "<redacted>") {
 			t.Errorf("resume --plan -o %s: exit %d, no <redacted> (a vacuous test?):\n%s%s", f, rp.code, rp.stdout, rp.stderr)
+		}
+	}
+	if len(cluster) > 0 {
+		keepRead := func(want string, args ...string) {
+			name := strings.Join(args, " ") + " --cluster"
+			if r := keep(name, bin(t, j, secret, append(append(args, "--cluster"), cluster...)...)); r.code != ExitOK || !strings.Contains(r.stdout, want) && !(want == "<redacted>" && showsRedacted(r.stdout)) {
+				t.Errorf("%s: exit %d, no %s shown (a vacuous test?):\n%s%s", name, r.code, want, r.stdout, r.stderr)
+			}
+		}
+		keepRead(id, "runs")
+		keepRead("<redacted>", "journal", "export", id)
+		keepRead("head", "journal", "verify", id)
+		for _, f := range []string{"table", "json", "yaml"} {
+			keepRead("<redacted>", "show", id, "--events", "-o", f)
 		}
 	}
 	for _, flags := range [][]string{nil, {"--timestamps"}} {
@@ -149,6 +166,12 @@ func keptFiles(t *testing.T, secret, j, id string, out map[string]string) {
 		t.Errorf("%d output files under %s (%v), want one per attempt of an exec step", files, runlog.Dir(j), err)
 	}
 	out["the journal file"] = readFile(t, j)
+}
+
+// showsRedacted tells whether text holds "<redacted>", as it is or as JSON
+// with HTML escaping writes it.
+func showsRedacted(text string) bool {
+	return strings.Contains(text, "<redacted>") || strings.Contains(text, `\u003credacted\u003e`)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -190,6 +213,7 @@ func nastySecrets() []struct{ name, value string } {
 // logs, the output files, the HTML report, and the journal file. The
 // secrets hold quotes, backslashes, newlines, control characters, true,
 // <, >, & and an item's name, and one is longer than the tail window.
+// TestSecretOnEverySurfaceMirrored (integration) adds the cluster's copy.
 func TestSecretOnEverySurface(t *testing.T) {
 	for _, s := range nastySecrets() {
 		for _, fail := range []string{"exec", "assert"} {
