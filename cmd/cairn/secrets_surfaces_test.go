@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cairn-dev/cairn/runlog"
 )
 
 func cliBook(name string) string { return filepath.Join(repoRoot, "testdata/cli", name) }
@@ -35,16 +40,26 @@ func bin(t *testing.T, journal, secret string, args ...string) cliResult {
 }
 
 // needles are the forms a secret could be printed or stored in: as it is,
-// JSON-escaped, Go-quoted and base64; for a long one also pieces of it, as
-// a cut through it would leave.
+// JSON-escaped (with and without HTML escaping), Go-quoted, base64, and
+// HTML-escaped as html/template writes text (the report), also after JSON
+// escaping; for a long one also pieces of it, as a cut through it would
+// leave.
 func needles(secret string) map[string]string {
 	q := strconv.Quote(secret)
 	j, _ := json.Marshal(secret)
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	p := strings.TrimSuffix(plain.String(), "\n")
 	out := map[string]string{
-		"raw":          secret,
-		"json-escaped": string(j[1 : len(j)-1]),
-		"go-quoted":    q[1 : len(q)-1],
-		"base64":       base64.StdEncoding.EncodeToString([]byte(secret)),
+		"raw":                     secret,
+		"json-escaped":            string(j[1 : len(j)-1]),
+		"json-escaped, no html":   p[1 : len(p)-1],
+		"go-quoted":               q[1 : len(q)-1],
+		"base64":                  base64.StdEncoding.EncodeToString([]byte(secret)),
+		"html-escaped":            template.HTMLEscapeString(secret),
+		"json, then html-escaped": template.HTMLEscapeString(string(j[1 : len(j)-1])),
 	}
 	if n := len(secret); n > 200 {
 		out["first 64 bytes"], out["middle 64 bytes"], out["last 64 bytes"] = secret[:64], secret[n/2:n/2+64], secret[n-64:]
@@ -65,8 +80,12 @@ func assertNoSecret(t *testing.T, secret string, surfaces map[string]string) {
 }
 
 // surfaces runs secret-surfaces.yaml with secret through every command that
-// shows a run, and returns each command's output and the journal's bytes.
-func surfaces(t *testing.T, secret, fail string) map[string]string {
+// shows a run, and returns each command's output, the report, the output
+// files kept beside the journal and the journal's bytes. With cluster
+// flags (--kubeconfig and --lock-namespace) the run is bound to that
+// cluster and mirrored there, and the commands that read the mirror
+// (--cluster) are surfaces too; the caller adds the mirror's ConfigMaps.
+func surfaces(t *testing.T, secret, fail string, cluster ...string) map[string]string {
 	t.Helper()
 	j := filepath.Join(t.TempDir(), "j.db")
 	params := []string{"--param-from-env", "tok=CAIRN_TEST_TOK", "-p", "fail=" + fail}
@@ -76,12 +95,14 @@ func surfaces(t *testing.T, secret, fail string) map[string]string {
 		return r
 	}
 	book := cliBook("secret-surfaces.yaml")
-	if r := keep("run", bin(t, j, secret, append([]string{"run", book}, params...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "the token is <redacted>") {
+	if r := keep("run", bin(t, j, secret, append(append([]string{"run", book}, params...), cluster...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "the token is <redacted>") {
 		t.Fatalf("run: exit %d, the gate message not shown redacted:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	id := strings.TrimSpace(bin(t, j, secret, "runs", "-q").stdout)
-	keep("approve", bin(t, j, secret, "approve", id, "wait"))
-	r := keep("resume", bin(t, j, secret, append([]string{"resume", id}, params...)...))
+	if r := keep("approve", bin(t, j, secret, append([]string{"approve", id, "wait"}, cluster...)...)); r.code != ExitOK {
+		t.Fatalf("approve: exit %d\n%s", r.code, r.stderr)
+	}
+	r := keep("resume", bin(t, j, secret, append(append([]string{"resume", id}, params...), cluster...)...))
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "cairn: ") || !strings.Contains(r.stderr, "<redacted>") {
 		t.Fatalf("resume: exit %d, want 1 and the error line redacted:\n%s", r.code, r.stderr)
 	}
@@ -91,17 +112,75 @@ func surfaces(t *testing.T, secret, fail string) map[string]string {
 	for _, f := range []string{"table", "json", "yaml"} {
 		keep("show -o "+f, bin(t, j, secret, "show", id, "--events", "-o", f))
 		keep("plan -o "+f, bin(t, j, secret, append([]string{"plan", book, "-o", f}, params...)...))
-		rp := keep("resume --plan -o "+f, bin(t, j, secret, append([]string{"resume", id, "--plan", "-o", f}, params...)...))
+		rp := keep("resume --plan -o "+f, bin(t, j, secret, append(append([]string{"resume", id, "--plan", "-o", f}, params...), cluster...)...))
 		if rp.code != ExitOK || !strings.Contains(rp.stdout, "<redacted>") {
 			t.Errorf("resume --plan -o %s: exit %d, no <redacted> (a vacuous test?):\n%s%s", f, rp.code, rp.stdout, rp.stderr)
 		}
 	}
-	raw, err := os.ReadFile(j)
+	if len(cluster) > 0 {
+		keepRead := func(want string, args ...string) {
+			name := strings.Join(args, " ") + " --cluster"
+			if r := keep(name, bin(t, j, secret, append(append(args, "--cluster"), cluster...)...)); r.code != ExitOK || !strings.Contains(r.stdout, want) && !(want == "<redacted>" && showsRedacted(r.stdout)) {
+				t.Errorf("%s: exit %d, no %s shown (a vacuous test?):\n%s%s", name, r.code, want, r.stdout, r.stderr)
+			}
+		}
+		keepRead(id, "runs")
+		keepRead("<redacted>", "journal", "export", id)
+		keepRead("head", "journal", "verify", id)
+		for _, f := range []string{"table", "json", "yaml"} {
+			keepRead("<redacted>", "show", id, "--events", "-o", f)
+		}
+	}
+	for _, flags := range [][]string{nil, {"--timestamps"}} {
+		name := strings.Join(append([]string{"logs"}, flags...), " ")
+		if r := keep(name, bin(t, j, secret, append([]string{"logs", id}, flags...)...)); r.code != ExitOK || !strings.Contains(r.stdout, "<redacted>") {
+			t.Errorf("%s: exit %d, no <redacted> (a vacuous test?):\n%s%s", name, r.code, r.stdout, r.stderr)
+		}
+	}
+	keptFiles(t, secret, j, id, out)
+	return out
+}
+
+// keptFiles adds to out the files a run leaves: the report cairn report
+// writes, each attempt's output file beside the journal, and the journal.
+func keptFiles(t *testing.T, secret, j, id string, out map[string]string) {
+	t.Helper()
+	report := filepath.Join(filepath.Dir(j), "report.html")
+	if r := bin(t, j, secret, "report", id, "-o", report); r.code != ExitOK {
+		t.Fatalf("report: exit %d\n%s", r.code, r.stderr)
+	}
+	out["the report"] = readFile(t, report)
+	if !strings.Contains(out["the report"], "&lt;redacted&gt;") {
+		t.Errorf("the report shows no &lt;redacted&gt; (a vacuous test?):\n%.3000s", out["the report"])
+	}
+	files := 0
+	err := filepath.WalkDir(runlog.Dir(j), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+			out["output file "+filepath.Base(path)] = readFile(t, path)
+		}
+		return err
+	})
+	// echo, the three items of loop, and boom when it is the step that fails.
+	if err != nil || files < 4 {
+		t.Errorf("%d output files under %s (%v), want one per attempt of an exec step", files, runlog.Dir(j), err)
+	}
+	out["the journal file"] = readFile(t, j)
+}
+
+// showsRedacted tells whether text holds "<redacted>", as it is or as JSON
+// with HTML escaping writes it.
+func showsRedacted(text string) bool {
+	return strings.Contains(text, "<redacted>") || strings.Contains(text, `\u003credacted\u003e`)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out["the journal file"] = string(raw)
-	return out
+	return string(b)
 }
 
 // longSecret is longer than the 1024-byte window an error quotes of a
@@ -114,17 +193,33 @@ func longSecret() string {
 	return b.String()
 }
 
+// nastySecrets are the secrets every surface is checked with, named for
+// what they hold (not by their value: a test's temporary directory is named
+// after it, and a path holding the secret would be refused or printed).
+// A secret equal to an item is refused before the run instead (D1).
+func nastySecrets() []struct{ name, value string } {
+	return []struct{ name, value string }{
+		{"quote-backslash", `q"uo\te`},
+		{"newline-control", "new\nline\x01\x1b[31m"},
+		{"true-angle", "is-true<x>"},
+		{"item-name-html", "beta&'<i>"},
+		{"longer-than-tail", longSecret()},
+	}
+}
+
 // D2: no surface prints a secret: run (the gate message), approve, the
 // error line of a failed exec (its stderr tail) and of a failed assert
 // (got "..."), show, export, runs, plan and resume --plan in every format,
-// the logs, and the journal file. The secrets hold quotes, backslashes,
-// newlines, control characters, true, < and >.
+// logs, the output files, the HTML report, and the journal file. The
+// secrets hold quotes, backslashes, newlines, control characters, true,
+// <, >, & and an item's name, and one is longer than the tail window.
+// TestSecretOnEverySurfaceMirrored (integration) adds the cluster's copy.
 func TestSecretOnEverySurface(t *testing.T) {
-	for _, secret := range []string{`q"uo\te`, "new\nline\x01\x1b[31m", "is-true<x>", longSecret()} {
+	for _, s := range nastySecrets() {
 		for _, fail := range []string{"exec", "assert"} {
-			t.Run(fmt.Sprintf("%.12q/%s", secret, fail), func(t *testing.T) {
+			t.Run(s.name+"/"+fail, func(t *testing.T) {
 				t.Parallel()
-				assertNoSecret(t, secret, surfaces(t, secret, fail))
+				assertNoSecret(t, s.value, surfaces(t, s.value, fail))
 			})
 		}
 	}

@@ -8,7 +8,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"github.com/rs/zerolog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
