@@ -112,6 +112,11 @@ func clusterFlags() []cli.Flag {
 	}
 }
 
+// waitLockFlag makes a held cluster lock a wait instead of a refusal.
+func waitLockFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "wait-lock", Usage: "if another cairn holds the cluster lock, wait until it is released, or stale (its holder died), instead of exiting 4"}
+}
+
 // clusterReadFlags are the flags of an audit command that can read a run
 // from the journal mirror in the cluster instead of the local journal.
 func clusterReadFlags() []cli.Flag {

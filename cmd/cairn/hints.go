@@ -85,6 +85,7 @@ func hintsFor(inv invocation, err error) []hint {
 		lockNS    *cluster.LockAccessError
 		locked    *journal.LockedError
 		noBook    *action.PlaybookNotFoundError
+		held      *cluster.HeldError
 	)
 	switch {
 	case errors.As(err, &untrusted):
@@ -129,6 +130,8 @@ func hintsFor(inv invocation, err error) []hint {
 		return out
 	case errors.Is(err, cluster.ErrNotConfigured):
 		return []hint{{"name the cluster (and give your other flags again)", inv.again("--kubeconfig", "FILE")}}
+	case errors.As(err, &held) && (isCmd(inv, "run") || isCmd(inv, "resume") || isCmd(inv, "rollback")):
+		return []hint{{"wait for it instead (and give your other flags again)", inv.again("--wait-lock")}}
 	case errors.As(err, &lockNS):
 		return []hint{{"keep the lock in another namespace, the same for every cairn on this cluster (and give your other flags again)", inv.again("--lock-namespace", "NAMESPACE")}}
 	case errors.As(err, &locked):

@@ -45,6 +45,7 @@ func TestEveryHintRuns(t *testing.T) {
 		"contexts":         {runInv, &cluster.KubeconfigError{Contexts: []string{"dev", "prod"}}},
 		"not configured":   {runInv, fmt.Errorf("x: %w", cluster.ErrNotConfigured)},
 		"lock namespace":   {runInv, &cluster.LockAccessError{Namespace: "kube-system", Err: errors.New("forbidden")}},
+		"lock held":        {runInv, &cluster.HeldError{Namespace: "kube-system", Name: "cairn-lock", Identity: "cairn r1 ann@h pid 1"}},
 		"journal locked":   {invocation{cmd: []string{"runs"}}, &journal.LockedError{Path: j}},
 		"no such run":      {inv, fmt.Errorf("x: %w", journal.ErrRunNotFound)},
 		"no playbook":      {runInv, &action.InputError{Err: &action.PlaybookNotFoundError{Ref: "x"}}},

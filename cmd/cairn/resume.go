@@ -41,6 +41,7 @@ works (see cairn run --help).
 			&cli.BoolFlag{Name: "plan", Usage: "print what resume would skip, re-check and re-run, and do nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "resume even if the playbook, parameters or cluster changed (journaled)"},
 			&cli.BoolFlag{Name: "from-cluster", Usage: "import the run from its journal mirror in the cluster first, if this journal does not have it (no RUN: the newest unfinished run there)"},
+			waitLockFlag(),
 			outputFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -49,7 +50,7 @@ works (see cairn run --help).
 				return err
 			}
 			o := &resumeOptions{plan: c.Bool("plan"), output: c.String("output")}
-			o.Force, o.FromCluster = c.Bool("force"), c.Bool("from-cluster")
+			o.Force, o.FromCluster, o.WaitLock = c.Bool("force"), c.Bool("from-cluster"), c.Bool("wait-lock")
 			if c.NArg() > 1 {
 				return usagef("resume takes at most one RUN argument, got %d", c.NArg())
 			}

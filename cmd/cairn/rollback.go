@@ -40,6 +40,7 @@ unless --force, and holds the cluster lock while it works (see cairn run
 		Flags: append(append(paramFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "force", Usage: "roll back even if the playbook, parameters or cluster changed (journaled)"},
 			&cli.BoolFlag{Name: "plan", Usage: "print what rollback would undo and pass over, newest first, and do nothing"},
+			waitLockFlag(),
 			outputFlag()),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
@@ -47,7 +48,7 @@ unless --force, and holds the cluster lock while it works (see cairn run
 				return err
 			}
 			o := &rollbackOptions{plan: c.Bool("plan"), output: c.String("output")}
-			o.Force = c.Bool("force")
+			o.Force, o.WaitLock = c.Bool("force"), c.Bool("wait-lock")
 			if err := checkOutput(o.output); err != nil {
 				return err
 			}

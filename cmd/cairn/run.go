@@ -14,6 +14,7 @@ type runOptions struct {
 	playbook string
 	params   action.Params
 	noMirror bool
+	waitLock bool
 }
 
 func newRunCommand() *cli.Command {
@@ -32,21 +33,23 @@ If the playbook has a Kubernetes step (kube.*, istio.*), or --kubeconfig or
 server, kube-system UID) with the run; resume and rollback refuse another
 cluster. While its steps run it holds a Lease (--lock-namespace/cairn-lock):
 a second cairn against the same cluster is refused (exit 4) with the name of
-the holder. A lease its holder stopped renewing for 60s is taken over, and
-the takeover is journaled. The lease is released when cairn exits or pauses.
+the holder; with --wait-lock it waits instead. A lease its holder stopped
+renewing for 60s is taken over, and the takeover is journaled. The lease is
+released when cairn exits or pauses.
 
    cairn run demo -p workdir=/tmp/demo -p pace=0s
    cairn run ./upgrade.yaml --params-file prod.yaml --kubeconfig ~/.kube/prod
 
 ` + paramsHelp,
 		Flags: append(append(paramFlags(), clusterFlags()...),
-			&cli.BoolFlag{Name: "no-mirror", Usage: "keep the run in the local journal only, not also in the cluster (journaled: resume keeps it so)"}),
+			&cli.BoolFlag{Name: "no-mirror", Usage: "keep the run in the local journal only, not also in the cluster (journaled: resume keeps it so)"},
+			waitLockFlag()),
 		Action: func(c *cli.Context) error {
 			g, err := newGlobals(c)
 			if err != nil {
 				return err
 			}
-			o := &runOptions{noMirror: c.Bool("no-mirror")}
+			o := &runOptions{noMirror: c.Bool("no-mirror"), waitLock: c.Bool("wait-lock")}
 			if o.playbook, err = oneArg(c, "PLAYBOOK"); err != nil {
 				return err
 			}
@@ -59,7 +62,7 @@ the takeover is journaled. The lease is released when cairn exits or pauses.
 }
 
 func (o *runOptions) run(c *cli.Context, g *globals) error {
-	out, err := g.cfg.Run(c.Context, action.RunOptions{Playbook: o.playbook, Params: o.params, NoMirror: o.noMirror})
+	out, err := g.cfg.Run(c.Context, action.RunOptions{Playbook: o.playbook, Params: o.params, NoMirror: o.noMirror, WaitLock: o.waitLock})
 	g.progress.stop()
 	reportOutcome(g.stdout, out)
 	return err

@@ -86,6 +86,8 @@ type HeldError struct {
 	Identity        string // the lease's holderIdentity
 	Renewed         time.Time
 	Stale           time.Time // when it may be taken over if not renewed
+
+	resourceVersion string // of the lease as read, for AcquireWaiting
 }
 
 func (e *HeldError) Error() string {
@@ -222,7 +224,7 @@ func (l *Lock) takeable(cur *coordv1.Lease, h Holder) (taken string, ours bool, 
 	case renewed.IsZero() || l.now().After(stale):
 		return fmt.Sprintf("%s, last renewed %s, stale since %s", who, fmtTime(renewed), fmtTime(stale)), false, nil
 	}
-	return "", false, &HeldError{Namespace: l.namespace(), Name: l.name(), Holder: prev, Identity: id, Renewed: renewed, Stale: stale}
+	return "", false, &HeldError{Namespace: l.namespace(), Name: l.name(), Holder: prev, Identity: id, Renewed: renewed, Stale: stale, resourceVersion: cur.ResourceVersion}
 }
 
 func fmtTime(t time.Time) string {

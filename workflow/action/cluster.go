@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rs/zerolog"
+
 	"github.com/cairn-dev/cairn/playbooks"
 	"github.com/cairn-dev/cairn/steps/cluster"
 	"github.com/cairn-dev/cairn/workflow"
@@ -92,10 +94,38 @@ func (c *Config) journalID() string {
 type leaseLock struct {
 	lock    *cluster.Lock
 	journal string // the journal file, as given; "" for the default
+	// wait makes a held lock a wait, not a refusal (--wait-lock); each new
+	// holder waited on is logged.
+	wait bool
+	log  zerolog.Logger
+}
+
+// lockFor is the lock the engine holds for an invocation; with wait, a lock
+// another process holds is waited for.
+func (b *binding) lockFor(wait bool, log zerolog.Logger) workflow.ClusterLock {
+	if l, ok := b.lock.(leaseLock); ok && wait {
+		l.wait, l.log = true, log
+		return l
+	}
+	return b.lock
 }
 
 func (l leaseLock) Acquire(ctx context.Context, h workflow.LockHolder) (workflow.Held, error) {
-	held, err := l.lock.Acquire(ctx, cluster.Holder{User: h.User, Host: h.Host, RunID: h.RunID, Command: h.Command, PID: os.Getpid(), Since: h.Since, Journal: l.journal})
+	holder := cluster.Holder{User: h.User, Host: h.Host, RunID: h.RunID, Command: h.Command, PID: os.Getpid(), Since: h.Since, Journal: l.journal}
+	var held *cluster.HeldLease
+	var err error
+	if l.wait {
+		last := ""
+		held, err = l.lock.AcquireWaiting(ctx, holder, func(he *cluster.HeldError) {
+			if he.Identity != last {
+				last = he.Identity
+				l.log.Info().Str("holder", he.Identity).Time("stale", he.Stale.UTC()).
+					Msg("the cluster lock is held by another cairn; waiting (--wait-lock) until it is released, or taken over once stale")
+			}
+		})
+	} else {
+		held, err = l.lock.Acquire(ctx, holder)
+	}
 	if err != nil {
 		var he *cluster.HeldError
 		if errors.As(err, &he) || ctx.Err() != nil {

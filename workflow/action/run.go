@@ -16,6 +16,9 @@ type RunOptions struct {
 	// NoMirror keeps the run out of its cluster: only the local journal
 	// has it. It is journaled, so resume keeps it so.
 	NoMirror bool
+	// WaitLock waits for a cluster lock another process holds, until it is
+	// released or stale, instead of refusing.
+	WaitLock bool
 }
 
 // Run starts a run of a playbook. It connects to the cluster (when the
@@ -48,7 +51,7 @@ func (c *Config) Run(ctx context.Context, o RunOptions) (workflow.Outcome, error
 		return workflow.Outcome{}, err
 	}
 	eng := c.engine(j)
-	eng.Lock = b.lock
+	eng.Lock = b.lockFor(o.WaitLock, c.Log)
 	out, err := eng.Start(ctx, workflow.StartRequest{Playbook: pb, Origin: origin, Values: vals, Cluster: b.Binding, NoMirror: o.NoMirror})
 	return out, flushMirror(ctx, m, err)
 }
@@ -63,6 +66,8 @@ type ResumeOptions struct {
 	// when the journal does not have it; "" RunID then means the newest
 	// unfinished run in the cluster.
 	FromCluster bool
+	// WaitLock: as RunOptions.WaitLock.
+	WaitLock bool
 }
 
 // Resume continues a run where it stopped.
@@ -128,7 +133,7 @@ func (c *Config) reopen(ctx context.Context, o ResumeOptions, rollback bool) (wo
 		}
 	}
 	eng := c.engine(j)
-	eng.Lock = b.lock
+	eng.Lock = b.lockFor(o.WaitLock, c.Log)
 	req := workflow.ResumeRequest{RunID: o.RunID, Playbook: pb, Set: o.Params.Set, File: o.Params.File, Force: o.Force, Cluster: b.Binding}
 	var out workflow.Outcome
 	if rollback {
