@@ -165,8 +165,16 @@ run "$meshstate" show "$gateway_ns" "${apps[@]}"
 say "What resume will do: skip what is journaled as done, re-check what was in flight"
 run "$cairn" resume --plan "$id"
 
-say "Resume: it continues where the kill stopped it, up to the gate"
-run "$cairn" --log-format console resume "$id"
+say "The machine that ran it is gone, and its journal with it"
+mv "$CAIRN_JOURNAL" "$work/journal-of-the-lost-machine.db"
+echo "(moved aside to $work/journal-of-the-lost-machine.db, for the checks at the end)"
+echo "The run is also in the cluster: its journal mirror, ConfigMaps in kube-system"
+run "$cairn" runs --cluster
+
+say "Another operator resumes it from the cluster, with a journal of their own"
+echo "The killed cairn's lease goes stale 65s after its last renewal; --wait-lock waits for that"
+export CAIRN_JOURNAL=$work/journal-2.db
+run "$cairn" --log-format console resume --from-cluster "$id" --wait-lock
 
 say "Approve the gate, then resume to the end (removes $old_rev)"
 run "$cairn" approve "$id" "$gate" --comment "frontend, checkout and inventory healthy on $new_rev for 15 minutes"
@@ -176,6 +184,7 @@ say "The audit record"
 run "$cairn" show "$id"
 run "$cairn" runs
 run "$cairn" journal verify "$id"
+run "$cairn" journal verify --cluster "$id"
 
 say "AFTER"
 run "$meshstate" show "$gateway_ns" "${apps[@]}"
