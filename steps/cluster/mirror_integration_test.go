@@ -258,6 +258,20 @@ func TestMirrorHeadStaysSmall(t *testing.T) {
 		t.Fatalf("read back: source %d bytes, want %d; %v", len(c.Source), len(big), err)
 	}
 
+	// A part that lost its label is still found, by the name the head gives.
+	chunks, err := cms.List(ctx, metav1.ListOptions{LabelSelector: "cairn.dev/part=chunk," + cluster.MirrorRunLabel + "=" + r.ID})
+	if err != nil || len(chunks.Items) == 0 {
+		t.Fatalf("no chunks (%v)", err)
+	}
+	unlabelled := chunks.Items[0]
+	delete(unlabelled.Labels, cluster.MirrorRunLabel)
+	if _, err := cms.Update(ctx, &unlabelled, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := mt.store().Read(ctx, r.ID); err != nil || c.Check("mirror", r.ID) != nil {
+		t.Fatalf("a chunk without its label: %v", err)
+	}
+
 	// A head written with the text inline, as the mirror's first layout did.
 	head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
 	if err != nil {

@@ -166,16 +166,38 @@ type tailLine struct {
 func (s *MirrorStore) Read(ctx context.Context, runID string) (journal.Chained, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	st, err := s.readHead(ctx, runID)
+	// One list reads the head and its parts as of one moment, in one round
+	// trip however many chunks a long run has.
+	var list *corev1.ConfigMapList
+	err := Do(ctx, func(ctx context.Context) (err error) {
+		list, err = s.cms().List(ctx, metav1.ListOptions{LabelSelector: MirrorRunLabel + "=" + runID})
+		return err
+	})
+	if err != nil {
+		return journal.Chained{}, s.accessError("list", runID, err)
+	}
+	parts := make(map[string]*corev1.ConfigMap, len(list.Items))
+	for i := range list.Items {
+		parts[list.Items[i].Name] = &list.Items[i]
+	}
+	head, ok := parts[headName(runID)]
+	if !ok {
+		return journal.Chained{}, fmt.Errorf("run %s in the cluster (namespace %s): %w", runID, s.namespace(), journal.ErrRunNotFound)
+	}
+	st, err := parseHead(head)
 	if err != nil {
 		return journal.Chained{}, err
 	}
-	if st == nil {
-		return journal.Chained{}, fmt.Errorf("run %s in the cluster (namespace %s): %w", runID, s.namespace(), journal.ErrRunNotFound)
+	// A part that lost its label is read by name.
+	part := func(name string) (*corev1.ConfigMap, error) {
+		if cm, ok := parts[name]; ok {
+			return cm, nil
+		}
+		return s.readPart(ctx, runID, name)
 	}
 	c := journal.Chained{Record: st.record, Source: st.source, Head: st.head}
 	if st.sourceRef != "" {
-		cm, err := s.readPart(ctx, runID, st.sourceRef)
+		cm, err := part(st.sourceRef)
 		if err != nil {
 			return c, err
 		}
@@ -183,7 +205,7 @@ func (s *MirrorStore) Read(ctx context.Context, runID string) (journal.Chained, 
 	}
 	var lines []byte
 	for _, name := range st.chunks {
-		cm, err := s.readPart(ctx, runID, name)
+		cm, err := part(name)
 		if err != nil {
 			return c, err
 		}

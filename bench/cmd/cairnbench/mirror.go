@@ -29,7 +29,7 @@ func benchMirror() {
 	// 1,000 assert steps, bound to the cluster by --kubeconfig.
 	pb := filepath.Join(dir, "noop.yaml")
 	must(os.WriteFile(pb, []byte(assertPlaybook("noop", *steps, "")), 0o644))
-	const rounds = 3
+	const rounds = 5
 	var with, without []time.Duration
 	var writes float64
 	for r := 0; r < rounds; r++ {
