@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,8 +25,25 @@ func (s *MirrorStore) Delete(ctx context.Context, runID string) error {
 		return s.accessError("list", runID, err)
 	}
 	names := make([]string, 0, len(list.Items))
+	listed := map[string]bool{}
 	for _, cm := range list.Items {
 		names = append(names, cm.Name)
+		listed[cm.Name] = true
+	}
+	for i := range list.Items {
+		if list.Items[i].Name != headName(runID) {
+			continue
+		}
+		// Parts that lost their label go too: the head names them.
+		if st, err := parseHead(&list.Items[i]); err == nil {
+			for _, p := range append([]string{st.sourceRef}, st.chunks...) {
+				// Only its own: a head may be edited to name anything.
+				if strings.HasPrefix(p, headName(runID)+"-") && !listed[p] {
+					names = append(names, p)
+					listed[p] = true
+				}
+			}
+		}
 	}
 	head := headName(runID)
 	sort.Slice(names, func(i, j int) bool { return names[i] == head && names[j] != head })

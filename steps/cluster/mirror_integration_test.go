@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -271,6 +272,36 @@ func TestMirrorHeadStaysSmall(t *testing.T) {
 	if c, err := mt.store().Read(ctx, r.ID); err != nil || c.Check("mirror", r.ID) != nil {
 		t.Fatalf("a chunk without its label: %v", err)
 	}
+	defer func() {
+		// Prune finds it too, and nothing it was not given.
+		bystander, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bystander"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		head.Data["chunks"] += "\nbystander"
+		if _, err := cms.Update(ctx, head, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := mt.store().Delete(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		all, err := cms.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cm := range all.Items {
+			if strings.HasPrefix(cm.Name, "cairn-run-"+r.ID) {
+				t.Errorf("prune left %s", cm.Name)
+			}
+		}
+		if _, err := cms.Get(ctx, bystander.Name, metav1.GetOptions{}); err != nil {
+			t.Errorf("prune removed a configmap the head named but that is not the run's: %v", err)
+		}
+	}()
 
 	// A head written with the text inline, as the mirror's first layout did.
 	head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
