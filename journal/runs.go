@@ -41,6 +41,10 @@ type RunSummary struct {
 	Last   Event  // zero if no events
 	Events uint64 // count
 	Err    error  // errors.Is ErrTampered
+	// Stopped says that no process works on the run any more, which the
+	// journal cannot tell by itself: a caller that can (the journal's
+	// writer lock is free, the cluster lock is not the run's) sets it.
+	Stopped bool
 }
 
 // head anchors a run's chain: the seq and hash of its last event (seq 0 and

@@ -209,4 +209,15 @@ func TestLockedJournalRefusesWritersNotReaders(t *testing.T) {
 	if r.code != ExitOK || !strings.Contains(r.stdout, "sleepy") || !strings.Contains(r.stdout, "running") {
 		t.Fatalf("runs while a run holds the journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Killed, it is no longer running: nothing holds the journal.
+	holder.Process.Kill()
+	holder.Wait()
+	for _, args := range [][]string{{"runs"}, {"runs", "--status", "interrupted"}, {"runs", "-o", "json"}} {
+		if r := cairn(t, j, args...); r.code != ExitOK || !strings.Contains(r.stdout, "sleepy") || !strings.Contains(r.stdout, "interrupted") || strings.Contains(r.stdout, "running") {
+			t.Fatalf("%v after the kill: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := cairn(t, j, "runs", "--status", "running", "-q"); r.code != ExitOK || strings.TrimSpace(r.stdout) != "" {
+		t.Fatalf("runs --status running after the kill: %q", r.stdout)
+	}
 }

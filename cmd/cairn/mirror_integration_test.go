@@ -126,6 +126,10 @@ func TestMirrorResumeFromClusterAfterKill(t *testing.T) {
 	// The import is kept; the next resume goes on from it.
 	want(t, k.cairnJournal(j2, resume...), ExitRefused, "imported the run from the cluster's journal mirror", "another cairn run is using this cluster", run)
 	k.ageLease()
+	// Its lease stale, the run is no longer shown as running.
+	if r := k.cairnJournal(j2, "runs", "--cluster", "--status", "interrupted", "-q", "--lock-namespace", k.ns); r.code != ExitOK || strings.TrimSpace(r.stdout) != run {
+		t.Fatalf("runs --cluster --status interrupted: exit %d, %q, want %s", r.code, r.stdout, run)
+	}
 	r := k.cairnJournal(j2, resume...)
 	want(t, r, ExitOK, "succeeded", "the run is in this journal already", "lock.takenover")
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/steps/cluster"
-	"github.com/cairn-dev/cairn/workflow"
 	"github.com/cairn-dev/cairn/workflow/action"
 )
 
@@ -37,7 +36,14 @@ func newRunsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "runs",
 		Usage: "list the runs in the journal, newest first",
-		Description: `   cairn runs --status waiting-approval         runs waiting at a gate
+		Description: `A run is "running" while a cairn process works on it. One that was journaled
+as running but that no process works on any more (killed, or its machine
+lost) is shown as "interrupted", like one stopped by a signal: resume
+continues it. Locally, a run is worked on while a process holds the
+journal's writer lock; with --cluster, while it holds the cluster lock and
+renews it.
+
+   cairn runs --status waiting-approval         runs waiting at a gate
    cairn runs --status failed,interrupted -q    ids of runs to resume
    cairn runs --playbook asm-asmcli-canary --limit 5`,
 		Flags: append([]cli.Flag{
@@ -143,12 +149,12 @@ func summaryRow(s journal.RunSummary) runRow {
 		return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: "damaged", Started: s.Run.Started.UTC(),
 			User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target, Damage: s.Err.Error()}
 	}
-	st := workflow.StatusOf(s.Last)
+	st := action.RunStatus(s)
 	end := s.Last.Time
 	if end.IsZero() {
 		end = s.Run.Started
 	}
-	return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: string(st), Started: s.Run.Started.UTC(),
+	return runRow{ID: s.Run.ID, Playbook: s.Run.Playbook, Status: st, Started: s.Run.Started.UTC(),
 		Duration: end.Sub(s.Run.Started).Round(time.Second).String(), User: s.Run.User + "@" + s.Run.Host, Target: s.Run.Target}
 }
 

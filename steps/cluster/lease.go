@@ -195,6 +195,29 @@ func (l *Lock) Acquire(ctx context.Context, h Holder) (*HeldLease, error) {
 	}
 }
 
+// Live reads the lock: its holder, and whether it is held and renewed in
+// time (not released, not stale). No lease is no holder.
+func (l *Lock) Live(ctx context.Context) (Holder, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout())
+	defer cancel()
+	var cur *coordv1.Lease
+	err := Do(ctx, func(ctx context.Context) (err error) {
+		cur, err = l.leases().Get(ctx, l.name(), metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return Holder{}, false, nil
+	}
+	if err != nil {
+		return Holder{}, false, l.fail("read", err)
+	}
+	h, _ := holderOf(cur)
+	held := cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != ""
+	renewed := renewedAt(cur)
+	stale := renewed.Add(leaseDuration(cur, l.duration()) + l.grace())
+	return h, held && !renewed.IsZero() && !l.now().After(stale), nil
+}
+
 // takeable decides whether cur may be taken for h, and if it was held by
 // someone else, describes that holder for the journal.
 func (l *Lock) takeable(cur *coordv1.Lease, h Holder) (taken string, ours bool, err error) {

@@ -158,13 +158,33 @@ func newestUnfinishedIn(ctx context.Context, store *cluster.MirrorStore) (string
 	return "", &workflow.NotResumableError{}
 }
 
-// RunsInCluster lists the runs mirrored in the cluster, newest first.
+// RunsInCluster lists the runs mirrored in the cluster, newest first. A
+// run is worked on by the holder of the cluster lock; a mirrored run that
+// does not hold it, or whose lease went stale, is Stopped. If the lock
+// cannot be read, no run is marked.
 func (c *Config) RunsInCluster(ctx context.Context) ([]cluster.MirroredRun, error) {
 	store, err := c.mirrorStore()
 	if err != nil {
 		return nil, err
 	}
-	return store.List(ctx)
+	runs, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.Cluster.Clients()
+	if err != nil {
+		return runs, nil
+	}
+	lock := &cluster.Lock{Client: cl.Kube, Namespace: c.Cluster.LockNamespace, Timeout: c.Cluster.Timeout}
+	holder, live, err := lock.Live(ctx)
+	if err != nil {
+		c.Log.Debug().Err(err).Msg("reading the cluster lock, to tell which mirrored run is worked on")
+		return runs, nil
+	}
+	for i := range runs {
+		runs[i].Stopped = !live || holder.RunID != runs[i].Run.ID
+	}
+	return runs, nil
 }
 
 // ShowInCluster replays a run from its mirror in the cluster; a mirror

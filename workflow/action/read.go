@@ -43,9 +43,13 @@ func (c *Config) Runs(f RunFilter) ([]journal.RunSummary, error) {
 		return nil, err
 	}
 	defer db.Close()
+	// A run is worked on by the process that holds the journal's writer
+	// lock; with none, none is.
+	stopped := !journal.WriterActive(db.Path())
 	var out []journal.RunSummary
 	err = db.ScanRuns(func(s journal.RunSummary) bool {
 		markUnverified(db, &s)
+		s.Stopped = stopped
 		if f.Picks(s) {
 			out = append(out, s)
 		}
@@ -77,11 +81,22 @@ func (f RunFilter) Picks(s journal.RunSummary) bool {
 	if len(f.Statuses) == 0 {
 		return true
 	}
-	st := "damaged"
-	if s.Err == nil {
-		st = string(workflow.StatusOf(s.Last))
+	return slices.Contains(f.Statuses, RunStatus(s))
+}
+
+// RunStatus is a listed run's status: "damaged" if it cannot be read whole,
+// else its last event's, except that a run journaled as running that no
+// process works on any more (killed, or its machine lost) is interrupted:
+// resume continues it.
+func RunStatus(s journal.RunSummary) string {
+	if s.Err != nil {
+		return "damaged"
 	}
-	return slices.Contains(f.Statuses, st)
+	st := workflow.StatusOf(s.Last)
+	if st == workflow.StatusRunning && s.Stopped {
+		st = workflow.StatusInterrupted
+	}
+	return string(st)
 }
 
 // Shown is a run replayed from the journal, for its timeline.
