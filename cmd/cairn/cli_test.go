@@ -220,4 +220,7 @@ func TestLockedJournalRefusesWritersNotReaders(t *testing.T) {
 	if r := cairn(t, j, "runs", "--status", "running", "-q"); r.code != ExitOK || strings.TrimSpace(r.stdout) != "" {
 		t.Fatalf("runs --status running after the kill: %q", r.stdout)
 	}
+	if r := cairn(t, j, "show", "-o", "json"); r.code != ExitOK || !strings.Contains(r.stdout, `"status": "interrupted"`) {
+		t.Fatalf("show after the kill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -100,7 +100,7 @@ func (o *showOptions) run(c *cli.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	v := buildShow(shown.State)
+	v := buildShow(shown.State, shown.Stopped)
 	for _, k := range shown.Pending {
 		v.Instances = append(v.Instances, instanceView{Instance: k, Status: string(workflow.InstPending)})
 	}
@@ -118,12 +118,12 @@ func (o *showOptions) run(c *cli.Context, g *globals) error {
 	return printShow(printableWriter{g.stdout}, v)
 }
 
-func buildShow(st *workflow.State) showView {
+func buildShow(st *workflow.State, stopped bool) showView {
 	last := journal.Event{}
 	if n := len(st.Events); n > 0 {
 		last = st.Events[n-1]
 	}
-	v := showView{Run: summaryRow(journal.RunSummary{Run: st.Run, Last: last, Events: uint64(len(st.Events))}),
+	v := showView{Run: summaryRow(journal.RunSummary{Run: st.Run, Last: last, Events: uint64(len(st.Events)), Stopped: stopped}),
 		Origin: st.Run.PlaybookFile, Digest: st.Run.Digest, Params: st.Run.Params, Resumes: st.Resumes}
 	seen := map[string]bool{}
 	for _, ev := range st.Events {

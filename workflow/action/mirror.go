@@ -171,15 +171,24 @@ func (c *Config) RunsInCluster(ctx context.Context) ([]cluster.MirroredRun, erro
 	if err != nil {
 		return nil, err
 	}
+	if marked, err := c.markStopped(ctx, runs); err == nil {
+		return marked, nil
+	}
+	return runs, nil
+}
+
+// markStopped marks the runs that do not hold the cluster lock, or whose
+// lease went stale.
+func (c *Config) markStopped(ctx context.Context, runs []cluster.MirroredRun) ([]cluster.MirroredRun, error) {
 	cl, err := c.Cluster.Clients()
 	if err != nil {
-		return runs, nil
+		return nil, err
 	}
 	lock := &cluster.Lock{Client: cl.Kube, Namespace: c.Cluster.LockNamespace, Timeout: c.Cluster.Timeout}
 	holder, live, err := lock.Live(ctx)
 	if err != nil {
 		c.Log.Debug().Err(err).Msg("reading the cluster lock, to tell which mirrored run is worked on")
-		return runs, nil
+		return nil, err
 	}
 	for i := range runs {
 		runs[i].Stopped = !live || holder.RunID != runs[i].Run.ID
@@ -205,7 +214,11 @@ func (c *Config) ShowInCluster(ctx context.Context, runID string) (*Shown, error
 	if err != nil {
 		return nil, err
 	}
-	return c.shown(run, chained.Events, chained.Check("cluster mirror", runID)), nil
+	shown := c.shown(run, chained.Events, chained.Check("cluster mirror", runID))
+	if runs, err := c.markStopped(ctx, []cluster.MirroredRun{{RunSummary: journal.RunSummary{Run: run}}}); err == nil {
+		shown.Stopped = runs[0].Stopped
+	}
+	return shown, nil
 }
 
 // ExportFromCluster writes a run's mirror as `journal export` writes a

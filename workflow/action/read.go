@@ -109,6 +109,8 @@ type Shown struct {
 	// workflow.State.Pending); nil if the journaled playbook text no
 	// longer loads with this build's kinds.
 	Pending []string
+	// Stopped: no process works on the run (see journal.RunSummary).
+	Stopped bool
 }
 
 // Show replays a run from the journal; runID may be a unique prefix or
@@ -130,7 +132,9 @@ func (c *Config) Show(runID string) (*Shown, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.shown(run, evs, db.Verify(runID)), nil
+	shown := c.shown(run, evs, db.Verify(runID))
+	shown.Stopped = !journal.WriterActive(db.Path())
+	return shown, nil
 }
 
 func (c *Config) shown(run journal.Run, evs []journal.Event, unverified error) *Shown {
