@@ -177,6 +177,15 @@ func (m *Mirror) Pending(runID string) int {
 	return 0
 }
 
+// InCluster tells whether an attached run has a mirror in the cluster
+// (as read or written by this process).
+func (m *Mirror) InCluster(runID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mr, ok := m.runs[runID]
+	return ok && mr.st.rv != ""
+}
+
 // Flush writes every queued event of every run to the cluster.
 func (m *Mirror) Flush(ctx context.Context) error {
 	m.mu.Lock()

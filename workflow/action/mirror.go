@@ -95,7 +95,8 @@ func (c *Config) catchUpNewest(ctx context.Context, db *journal.DB) {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
 	m, err := c.approvalMirror(ctx, db, run)
-	if err == nil && m.Pending(id) > 0 {
+	// A run the cluster has never seen (it predates the mirror) stays so.
+	if err == nil && m.InCluster(id) && m.Pending(id) > 0 {
 		n := m.Pending(id)
 		if err = m.Flush(ctx); err == nil {
 			c.Log.Info().Str("run", id).Int("events", n).Msg("the run had finished, but its mirror in the cluster was behind (cairn stopped before writing it); written")
