@@ -1,19 +1,15 @@
 package cairntest
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Example is a cairn command line of a code block in README.md.
@@ -248,32 +244,4 @@ func FillTemplate(template string, values map[string]string) (string, error) {
 		return "", fmt.Errorf("required parameters left empty: %q", empty)
 	}
 	return template, nil
-}
-
-// ShellResult is what a shell line did.
-type ShellResult struct {
-	Code           int
-	Stdout, Stderr string
-}
-
-// Shell runs a line with bash, as a person would type it, in dir with env
-// (nothing inherited), and fails the test if bash cannot be started or the
-// line takes longer than timeout.
-func Shell(t *testing.T, timeout time.Duration, dir string, env []string, line string) ShellResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", line)
-	cmd.Dir, cmd.Env = dir, env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("%s: not done after %s\nstdout:\n%s\nstderr:\n%s", line, timeout, out.String(), errb.String())
-	case err != nil && !errors.As(err, &ee):
-		t.Fatalf("%s: %v", line, err)
-	}
-	return ShellResult{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
 }
