@@ -48,7 +48,7 @@ func (e *Engine) execute(ctx context.Context, r *runCtx) (Outcome, error) {
 			continue
 		case errors.Is(err, errPaused):
 			out.Status, out.Waiting = StatusWaiting, r.waiting()
-			return out, nil
+			return out, r.journalPause(out.Waiting)
 		case ctx.Err() != nil:
 			out.Status = StatusInterrupted
 			if jerr := r.append(journal.Event{Type: EvRunInterrupted, Error: context.Cause(ctx).Error()}); jerr != nil {
@@ -222,6 +222,20 @@ func runItems(ctx context.Context, limit int, items []string, run func(item stri
 		return errPaused
 	}
 	return nil
+}
+
+// journalPause makes the journal read as waiting when the run pauses: a
+// resume that finds its gate still waiting, or an item that finished after
+// another one paused at its gate, leaves another event last, and the run
+// would read as running with no process at work. The first waiting gate's
+// gate.waiting is journaled again.
+func (r *runCtx) journalPause(waiting []Waiting) error {
+	if r.state.Status == StatusWaiting || len(waiting) == 0 {
+		return nil
+	}
+	w := waiting[0]
+	in := r.snapshot(w.Step, w.Item)
+	return r.append(journal.Event{Type: EvGateWaiting, Step: w.Step, Item: w.Item, Attempt: len(in.Attempts)})
 }
 
 func (r *runCtx) waiting() []Waiting {

@@ -99,9 +99,13 @@ func TestGatePausesUntilApproved(t *testing.T) {
 	if err != nil || out.Status != StatusWaiting || len(out.Waiting) != 1 || out.Waiting[0].Message != "test the canary" {
 		t.Fatalf("start: %+v %v", out, err)
 	}
-	// Resuming before approval keeps waiting and runs nothing.
+	// Resuming before approval keeps waiting and runs nothing, and the
+	// journal says so: the run reads as waiting, not running.
 	if out, err = h.resume(pb, out.RunID, nil, false); err != nil || out.Status != StatusWaiting {
 		t.Fatalf("resume before approval: %+v %v", out, err)
+	}
+	if st := h.state(out.RunID).Status; st != StatusWaiting {
+		t.Fatalf("after a resume before approval the journal reads %s, want %s", st, StatusWaiting)
 	}
 	if _, err := h.eng.Approve(out.RunID, "rest", "", ""); !errors.Is(err, ErrNoApproval) {
 		t.Fatalf("approving a step that does not wait: %v", err)

@@ -126,11 +126,15 @@ type kindRow struct {
 }
 
 // builtinRows lists the upgrade procedures, then the demo, marked as one.
+// Each is loaded from its embedded text: a file or directory of the same
+// name in the current directory (say a demo workdir called demo) is not a
+// built-in.
 func builtinRows(g *globals) ([]playbookRow, error) {
 	names := slices.DeleteFunc(playbooks.BuiltinNames(), func(n string) bool { return n == demoPlaybook })
 	var rows []playbookRow
 	for _, name := range append(names, demoPlaybook) {
-		pb, _, err := g.cfg.LoadPlaybook(name)
+		src, _ := playbooks.Builtin(name)
+		pb, err := playbooks.Load("builtin:"+name, src, g.cfg.Registry())
 		if err != nil {
 			return nil, fmt.Errorf("built-in playbook %s is invalid (a bug in cairn): %w", name, err)
 		}

@@ -137,3 +137,23 @@ func TestBuiltinsListedAsInReadme(t *testing.T) {
 		t.Errorf("cairn playbooks: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// `cairn playbooks` lists the built-ins whatever the current directory
+// holds: a demo workdir named demo, or a local copy named like a built-in,
+// is not one (it failed: "built-in playbook demo is invalid (a bug in
+// cairn): read demo: is a directory").
+func TestBuiltinsListedBesideLocalNames(t *testing.T) {
+	want := cairn(t, filepath.Join(t.TempDir(), "j.db"), "playbooks")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir(demoPlaybook, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := playbooks.Builtin("demo")
+	if err := os.WriteFile("istio-canary-tags", src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := cairn(t, filepath.Join(dir, "j.db"), "playbooks"); r.code != ExitOK || r.stdout != want.stdout {
+		t.Errorf("cairn playbooks beside ./demo and ./istio-canary-tags: exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want.stdout)
+	}
+}

@@ -74,7 +74,7 @@ func (o *reportOptions) run(g *globals) error {
 	}
 	var b bytes.Buffer
 	if err := reportTemplate.Execute(&b, buildReport(rep, o.now())); err != nil {
-		return fmt.Errorf("report of run %s: %w", o.runID, err)
+		return fmt.Errorf("report of run %s: %w", rep.Run.ID, err)
 	}
 	if o.output == "-" {
 		_, err := g.stdout.Write(b.Bytes())
@@ -85,7 +85,7 @@ func (o *reportOptions) run(g *globals) error {
 		path = "cairn-report-" + rep.Run.ID + ".html"
 	}
 	if err := writeFileAtomic(path, b.Bytes()); err != nil {
-		return fmt.Errorf("report of run %s: %w", o.runID, err)
+		return fmt.Errorf("report of run %s: %w", rep.Run.ID, err)
 	}
 	_, err = fmt.Fprintln(g.stdout, path)
 	return err

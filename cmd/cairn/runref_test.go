@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,15 @@ func TestRunReferences(t *testing.T) {
 	}
 	if r := cairn(t, j, "journal", "verify", short); r.code != ExitOK || !strings.Contains(r.stdout, older) {
 		t.Errorf("journal verify %s: exit %d\n%s%s", short, r.code, r.stdout, r.stderr)
+	}
+	for _, ref := range []string{short, "@latest"} {
+		want := map[string]string{short: older, "@latest": newest}[ref]
+		out := filepath.Join(dir, "report.html")
+		if r := cairn(t, j, "report", ref, "-o", out); r.code != ExitOK {
+			t.Errorf("report %s: exit %d\n%s", ref, r.code, r.stderr)
+		} else if html, _ := os.ReadFile(out); !strings.Contains(string(html), want) {
+			t.Errorf("report %s is not run %s's", ref, want)
+		}
 	}
 	if r := cairn(t, j, "approve", short, "canary-ok"); r.code != ExitOK {
 		t.Fatalf("approve %s: exit %d %s", short, r.code, r.stderr)

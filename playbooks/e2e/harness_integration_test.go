@@ -164,9 +164,9 @@ type result struct {
 	stdout, stderr string
 }
 
-// cairn runs the binary to its end. extraEnv is added to the environment.
-func (h *harness) cairn(extraEnv []string, args ...string) result {
-	h.t.Helper()
+// command is the binary with the test's journal, lock namespace,
+// kubeconfig and doubles' log. extraEnv is added to the environment.
+func (h *harness) command(extraEnv []string, args ...string) *exec.Cmd {
 	switch args[0] {
 	case "run", "resume", "rollback":
 		args = append(args, "--lock-namespace", h.lockNS)
@@ -179,6 +179,13 @@ func (h *harness) cairn(extraEnv []string, args ...string) result {
 	}
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "CAIRN_FAKEBINS_LOG="+h.fakeLog)
 	cmd.Env = append(cmd.Env, extraEnv...)
+	return cmd
+}
+
+// cairn runs the binary to its end. extraEnv is added to the environment.
+func (h *harness) cairn(extraEnv []string, args ...string) result {
+	h.t.Helper()
+	cmd := h.command(extraEnv, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -123,7 +123,15 @@ func (w *realCanaryWorld) runToGate() string {
 	t := w.h.t
 	t.Helper()
 	r := w.h.mustCairn(0, append([]string{"run", w.playbook()}, w.params()...)...)
-	run := runIDOf(t, r)
+	w.assertAtCanaryGate()
+	return runIDOf(t, r)
+}
+
+// assertAtCanaryGate checks the cluster as a run left it at the canary
+// gate: the tag moved, the gateway and the canary on the new proxies, the
+// rest untouched, both control planes there.
+func (w *realCanaryWorld) assertAtCanaryGate() {
+	w.h.t.Helper()
 	w.assertTag(w.newRev)
 	w.h.waitProxyTags(w.gwNS, w.version, 30*time.Second)
 	w.h.waitProxyTags(w.apps[0], w.version, 30*time.Second)
@@ -132,7 +140,6 @@ func (w *realCanaryWorld) runToGate() string {
 	}
 	w.assertControlPlane(w.oldRev, true)
 	w.assertControlPlane(w.newRev, true)
-	return run
 }
 
 // TestRealIstioctlCanaryTags: istio-canary-tags moves the default tag from

@@ -39,7 +39,8 @@ type Report struct {
 	UndoErr error
 }
 
-// Report gathers a run's audit report. A run that fails verification is
+// Report gathers a run's audit report; runID is read as resolveRun reads
+// it (an id, a unique prefix, @latest). A run that fails verification is
 // still reported, marked, without the rollback section: nothing is worked
 // out from a journal that does not hold.
 func (c *Config) Report(runID string) (*Report, error) {
@@ -48,6 +49,9 @@ func (c *Config) Report(runID string) (*Report, error) {
 		return nil, err
 	}
 	defer db.Close()
+	if runID, err = resolveRun(db, runID); err != nil {
+		return nil, err
+	}
 	run, err := db.Run(runID)
 	if err != nil {
 		return nil, err

@@ -1,5 +1,7 @@
-// Package cairntest builds the cairn binary for tests that run it as a
-// process: the crash matrix and the playbook end-to-end tests.
+// Package cairntest holds what cmd/cairn's tests share with the playbook
+// end-to-end tests: building the cairn binary to run as a process, driving
+// headless chromium to check an audit report, and reading the README's
+// examples to run them.
 package cairntest
 
 import (

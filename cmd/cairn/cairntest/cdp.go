@@ -1,4 +1,4 @@
-package main
+package cairntest
 
 import (
 	"bufio"
@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// browser is a headless chromium driven over the DevTools protocol through
+// Browser is a headless chromium driven over the DevTools protocol through
 // --remote-debugging-pipe (JSON messages ended by NUL on fds 3 and 4): no
 // port, no websocket, no module beyond the standard library.
-type browser struct {
+type Browser struct {
 	cmd     *exec.Cmd
 	w       io.WriteCloser
 	r       *bufio.Reader
@@ -50,10 +50,10 @@ func chromiumPath(t *testing.T) string {
 	return bin
 }
 
-// startBrowser starts chromium with every way out of the machine closed:
+// StartBrowser starts chromium with every way out of the machine closed:
 // a proxy on a port nothing listens on, for loopback too, and no name
 // resolution. It opens one page and attaches to it.
-func startBrowser(ctx context.Context, t *testing.T) *browser {
+func StartBrowser(ctx context.Context, t *testing.T) *Browser {
 	t.Helper()
 	toChild, ourW, err := os.Pipe()
 	if err != nil {
@@ -63,7 +63,7 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{w: ourW, r: bufio.NewReader(ourR)}
+	b := &Browser{w: ourW, r: bufio.NewReader(ourR)}
 	b.cmd = exec.CommandContext(ctx, chromiumPath(t), "--headless", "--no-sandbox", "--disable-gpu",
 		"--remote-debugging-pipe", "--user-data-dir="+t.TempDir(), "--window-size=1280,900",
 		"--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--host-resolver-rules=MAP * ~NOTFOUND",
@@ -105,7 +105,7 @@ func startBrowser(ctx context.Context, t *testing.T) *browser {
 	return b
 }
 
-func (b *browser) read() (cdpMessage, error) {
+func (b *Browser) read() (cdpMessage, error) {
 	line, err := b.r.ReadBytes(0)
 	if err != nil {
 		return cdpMessage{}, fmt.Errorf("reading from chromium: %w", err)
@@ -119,7 +119,7 @@ func (b *browser) read() (cdpMessage, error) {
 
 // call sends one command and returns its result; events that arrive
 // meanwhile are kept for take.
-func (b *browser) call(session, method string, params any) (json.RawMessage, error) {
+func (b *Browser) call(session, method string, params any) (json.RawMessage, error) {
 	b.next++
 	msg := map[string]any{"id": b.next, "method": method}
 	if params != nil {
@@ -151,7 +151,7 @@ func (b *browser) call(session, method string, params any) (json.RawMessage, err
 	}
 }
 
-func (b *browser) decode(session, method string, params, out any) error {
+func (b *Browser) decode(session, method string, params, out any) error {
 	res, err := b.call(session, method, params)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (b *browser) decode(session, method string, params, out any) error {
 }
 
 // waitFor reads until the page sends an event named method.
-func (b *browser) waitFor(method string) error {
+func (b *Browser) waitFor(method string) error {
 	for _, m := range b.events {
 		if m.Method == method {
 			return nil
@@ -181,14 +181,14 @@ func (b *browser) waitFor(method string) error {
 }
 
 // take returns and forgets the events received so far.
-func (b *browser) take() []cdpMessage {
+func (b *Browser) take() []cdpMessage {
 	evs := b.events
 	b.events = nil
 	return evs
 }
 
-// evaluate runs a JavaScript expression in the page and returns its value.
-func (b *browser) evaluate(expr string, out any) error {
+// Evaluate runs a JavaScript expression in the page and returns its value.
+func (b *Browser) Evaluate(expr string, out any) error {
 	var res struct {
 		Result struct {
 			Value json.RawMessage
