@@ -68,11 +68,11 @@ func (o *approveOptions) run(ctx context.Context, g *globals) error {
 	case a.Mirrored:
 		where = " (in the journal and the cluster's journal mirror)"
 	case a.Unmirrored != nil:
-		g.cfg.Log.Warn().Err(a.Unmirrored).Str("run", o.RunID).
+		g.cfg.Log.Warn().Err(a.Unmirrored).Str("run", a.RunID).
 			Msg("the approval is in the local journal only, not yet in the cluster's journal mirror: `cairn resume` from this journal writes it there; until then, a resume --from-cluster on another machine does not see it")
 		where = " (in the local journal only)"
 	}
 	fmt.Fprintf(g.stdout, "approved %s of run %s as %s at %s%s; continue with: cairn resume %s\n",
-		workflow.Key(o.Step, ev.Item), o.RunID, ev.User, ev.Time.Format("2006-01-02 15:04:05Z07:00"), where, o.RunID)
+		workflow.Key(o.Step, ev.Item), a.RunID, ev.User, ev.Time.Format("2006-01-02 15:04:05Z07:00"), where, a.RunID)
 	return nil
 }

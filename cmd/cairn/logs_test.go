@@ -186,8 +186,10 @@ func TestLogsErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d with %q\n%s", tc.args, r.code, tc.code, tc.msg, r.stderr)
 		}
 	}
-	if r := cairn(t, j, "approve", "@latest", "canary-ok"); r.code != ExitOK {
-		t.Fatalf("approve: %s", r.stderr)
+	id := strings.TrimSpace(cairn(t, j, "runs", "-q", "--limit", "1").stdout)
+	// The reference resolved: the run's id, not @latest, to copy.
+	if r := cairn(t, j, "approve", "@latest", "canary-ok"); r.code != ExitOK || !strings.Contains(r.stdout, "of run "+id) || !strings.Contains(r.stdout, "cairn resume "+id) {
+		t.Fatalf("approve: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := cairn(t, j, "resume"); r.code != ExitOK {
 		t.Fatalf("resume: %s", r.stderr)

@@ -20,6 +20,7 @@ type ApproveOptions struct {
 
 // Approved is an approval as recorded.
 type Approved struct {
+	RunID string // the run, its reference resolved
 	Event journal.Event
 	// Mirrored: the approval is in the run's journal mirror in the cluster
 	// too. Unmirrored says why a mirrored run's approval is only local
@@ -36,6 +37,12 @@ type Approved struct {
 // a mirror that went on without this journal is refused before anything
 // is written (*cluster.ConflictError).
 func (c *Config) Approve(ctx context.Context, o ApproveOptions) (Approved, error) {
+	a, err := c.approve(ctx, &o)
+	a.RunID = o.RunID
+	return a, err
+}
+
+func (c *Config) approve(ctx context.Context, o *ApproveOptions) (Approved, error) {
 	db, err := c.openExisting(ctx)
 	if err != nil {
 		return Approved{}, err
