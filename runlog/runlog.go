@@ -1,5 +1,7 @@
 // Package runlog keeps the whole output of every attempt of a step that
-// runs a program, beside the journal: <journal>.d/logs/RUN/STEP[ITEM].N.log.
+// runs a program, beside the journal: <journal>.d/logs/RUN/STEP[ITEM].N.log,
+// and of every undo and check action that runs one:
+// STEP[ITEM].undo.N.log and STEP[ITEM].check.N.log.
 // The journal keeps only an output's tail as evidence, and the file's
 // sha256 and size in the attempt's finishing event, so that a reader can
 // tell whether the file is still what the run wrote.
@@ -50,6 +52,15 @@ type Store struct {
 // a short hash of the original added, so that two items never share a
 // file.
 func FileName(step, item string, attempt int) string {
+	return PhaseFileName(step, item, "", attempt)
+}
+
+// PhaseFileName is the file name of the Nth run of an action that is not
+// one of the step's own attempts, phase saying which (Undo, Check):
+// STEP[ITEM].PHASE.N.log. "" is FileName. No phase's file can take an
+// attempt's name: an attempt's STEP[ITEM] ends in "]", in a hash or in a
+// step id (which holds no "."), never in ".PHASE".
+func PhaseFileName(step, item, phase string, n int) string {
 	key := step
 	if item != "" {
 		key += "[" + item + "]"
@@ -59,8 +70,17 @@ func FileName(step, item string, attempt int) string {
 		sum := sha256.Sum256([]byte(key))
 		safe = safe[:min(len(safe), 120)] + "-" + hex.EncodeToString(sum[:4])
 	}
-	return safe + "." + strconv.Itoa(attempt) + ".log"
+	if phase != "" {
+		safe += "." + sanitize(phase)
+	}
+	return safe + "." + strconv.Itoa(n) + ".log"
 }
+
+// The phases whose output is kept beside the step's attempts.
+const (
+	Undo  = "undo"  // the step's undo, run by rollback
+	Check = "check" // the step's check, run by resume for an unfinished instance
+)
 
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -93,18 +113,18 @@ func (s *Store) Path(runID, file string) (string, error) {
 	return filepath.Join(d, file), nil
 }
 
-// Create creates (or empties) the file of an attempt, private to the user:
-// the directories 0700, the file 0600.
-func (s *Store) Create(runID, step, item string, attempt int) (*Writer, error) {
-	d, err := s.RunDir(runID)
+// Create creates (or empties) the file named name (FileName,
+// PhaseFileName) in a run's directory, private to the user: the
+// directories 0700, the file 0600.
+func (s *Store) Create(runID, name string) (*Writer, error) {
+	p, err := s.Path(runID, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	name := FileName(step, item, attempt)
-	f, err := os.OpenFile(filepath.Join(d, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
 	}

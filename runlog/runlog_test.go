@@ -11,7 +11,7 @@ import (
 
 func TestWriterFileAndRef(t *testing.T) {
 	s := &Store{Dir: filepath.Join(t.TempDir(), "j.db.d", "logs")}
-	w, err := s.Create("20261203-091500-abc123", "upgrade", "ns/a b", 2)
+	w, err := s.Create("20261203-091500-abc123", FileName("upgrade", "ns/a b", 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,28 @@ func TestFileNames(t *testing.T) {
 	if n := FileName("s", strings.Repeat("x", 500), 1); len(n) > 200 {
 		t.Errorf("long item gives a %d-byte name", len(n))
 	}
+	if got := PhaseFileName("relabel", "prod", Undo, 1); got != "relabel[prod].undo.1.log" {
+		t.Errorf("undo: %s", got)
+	}
+	if got := PhaseFileName("upgrade", "", Check, 2); got != "upgrade.check.2.log" {
+		t.Errorf("check: %s", got)
+	}
+	// No item can make an attempt's name an undo's or a check's.
+	phased := map[string]bool{}
+	for _, item := range []string{"", "a", "a].undo", "a].check", "a]", "x/y", strings.Repeat("z", 200)} {
+		for _, ph := range []string{Undo, Check} {
+			phased[PhaseFileName("s", item, ph, 1)] = true
+		}
+	}
+	for _, item := range []string{"", "a", "a].undo", "a].check", "a]", "a].undo.1.log", "x/y", strings.Repeat("z", 200)} {
+		if n := FileName("s", item, 1); phased[n] {
+			t.Errorf("item %q: attempt file %s is a phase's", item, n)
+		}
+	}
 	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Create("r1", "../x.log"); err == nil {
+		t.Error("Create outside the run's directory accepted")
+	}
 	for _, bad := range []string{"", "../x", "a/b"} {
 		if _, err := s.RunDir(bad); err == nil {
 			t.Errorf("run id %q accepted", bad)

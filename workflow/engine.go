@@ -58,11 +58,13 @@ type Engine struct {
 	// several goroutines at once.
 	OnProgress func(step, item, msg string)
 	// OnOutput receives each line a step's program writes, redacted, as
-	// it arrives; it may be called from several goroutines at once.
-	OnOutput func(step, item, stream, line string)
+	// it arrives; it may be called from several goroutines at once. phase
+	// is "" for the step's own attempts, runlog.Undo or runlog.Check for
+	// its undo or check action.
+	OnOutput func(step, item, phase, stream, line string)
 	// Logs, if set, keeps the whole output of every attempt of a kind
-	// that streams output, in a file whose sha256 the attempt's finishing
-	// event records.
+	// that streams output (and of every undo and check action of one), in
+	// a file whose sha256 the attempt's finishing event records.
 	Logs *runlog.Store
 	// User and Host identify who drives the run, for the audit.
 	User string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/runlog"
 	"github.com/cairn-dev/cairn/steps"
 )
 
@@ -56,12 +57,16 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		token = e.Now().UTC().Format(time.RFC3339Nano)
 	}
 	if in.Status == InstRunning {
-		done, res := e.check(ctx, r, st, item, token, sc)
+		c, err := e.check(ctx, r, st, item, token, len(in.Attempts), sc)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if done {
-			return r.append(journal.Event{Type: EvInstanceChecked, Step: st.ID, Item: item, Attempt: len(in.Attempts), Token: token, Outputs: res.Outputs, Evidence: res.Evidence})
+		if err != nil {
+			return err
+		}
+		if c.done {
+			return r.append(journal.Event{Type: EvInstanceChecked, Step: st.ID, Item: item, Attempt: len(in.Attempts), Token: token,
+				Outputs: c.res.Outputs, Evidence: c.res.Evidence, Data: finishData{Check: c.file}.marshal()})
 		}
 	}
 	ex, err := e.Kinds.Executor(st.Kind)
@@ -75,7 +80,7 @@ func (e *Engine) runInstance(ctx context.Context, r *runCtx, st *playbooks.Step,
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
-		out, err := e.openOutput(r, ex, st.ID, item, attempt)
+		out, err := e.openOutput(r, ex, st.ID, item, "", attempt)
 		if err != nil {
 			return &StepError{Step: st.ID, Item: item, Attempt: attempt, Err: err}
 		}
@@ -177,55 +182,85 @@ func backoff(r playbooks.Retry, try int) time.Duration {
 	return d
 }
 
+// checked is what a check found: whether the effect is in place, the
+// outputs that stand in for the step's, and the check action's output file.
+type checked struct {
+	done bool
+	res  steps.Result
+	file *outputRef
+}
+
 // check asks whether an unfinished instance's effect is already in place:
 // through the step's own check action if it has one, else through the kind's
 // built-in Checker. Anything but a clear yes means run it again. A check
 // action's outputs stand in for the step's, since the step does not run.
-func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item, token string, sc *playbooks.Scope) (bool, steps.Result) {
-	var no steps.Result
+// The error is the journal's, or that the check's output cannot be kept.
+func (e *Engine) check(ctx context.Context, r *runCtx, st *playbooks.Step, item, token string, attempt int, sc *playbooks.Scope) (checked, error) {
 	in := steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: item, Token: token, Progress: e.progress(r, st.ID, item), Redactor: r.redactor}
 	if st.Check != nil {
-		ex, err := e.Kinds.Executor(st.Check.Kind)
-		if err != nil {
-			return false, no
-		}
-		params, err := playbooks.Render(st.Check.Params, sc)
-		if err != nil {
-			return false, no
-		}
-		in.Params = params
-		res, err := e.attempt(ctx, ex, st.Timeout, in)
-		if err != nil {
-			e.Log.Debug().Str("error", r.redactor.Redact(err.Error())).Str("instance", Key(st.ID, item)).Msg("check says not in place")
-			return false, no
-		}
-		res.Evidence = "effect already in place: check " + st.Check.Kind + " passed\n" + res.Evidence
-		return true, res
+		return e.checkAction(ctx, r, st, attempt, in, sc)
 	}
 	ex, err := e.Kinds.Executor(st.Kind)
 	if err != nil {
-		return false, no
+		return checked{}, nil
 	}
 	params, err := playbooks.Render(st.Params, sc)
 	if err != nil {
-		return false, no
+		return checked{}, nil
 	}
 	in.Params = params
 	if oc, ok := ex.(steps.OutputChecker); ok {
 		done, res, err := oc.CheckResult(ctx, in)
 		if err != nil || !done {
-			return false, no
+			return checked{}, nil
 		}
 		res.Evidence = strings.TrimSpace("effect already in place: " + st.Kind + " check passed\n" + res.Evidence)
-		return true, res
+		return checked{done: true, res: res}, nil
 	}
 	c, ok := ex.(steps.Checker)
 	if !ok {
-		return false, no
+		return checked{}, nil
 	}
 	done, err := c.Check(ctx, in)
 	if err != nil || !done {
-		return false, no
+		return checked{}, nil
 	}
-	return true, steps.Result{Evidence: "effect already in place: " + st.Kind + " check passed"}
+	return checked{done: true, res: steps.Result{Evidence: "effect already in place: " + st.Kind + " check passed"}}, nil
+}
+
+// checkAction runs the step's check action, journaled like an undo:
+// check.started, then instance.checked when the effect is in place or
+// check.failed when it is not; a kind that streams output (exec) keeps it
+// in a file of the check phase whose sha256 the second event records.
+func (e *Engine) checkAction(ctx context.Context, r *runCtx, st *playbooks.Step, attempt int, in steps.Instance, sc *playbooks.Scope) (checked, error) {
+	ex, err := e.Kinds.Executor(st.Check.Kind)
+	if err != nil {
+		return checked{}, nil
+	}
+	params, err := renderParams(st.Check.Params, sc, r.redactor)
+	if err != nil {
+		return checked{}, nil
+	}
+	n := r.phaseAttempts(EvCheckStarted, st.ID, in.Item) + 1
+	out, err := e.openOutput(r, ex, st.ID, in.Item, runlog.Check, n)
+	if err != nil {
+		return checked{}, &StepError{Step: st.ID, Item: in.Item, Attempt: attempt, Err: err}
+	}
+	if err := r.append(journal.Event{Type: EvCheckStarted, Step: st.ID, Item: in.Item, Attempt: attempt, Token: in.Token, Evidence: params.json}); err != nil {
+		out.close()
+		return checked{}, err
+	}
+	in.Params, in.Output = params.value, out.line
+	res, err := e.attempt(ctx, ex, st.Timeout, in)
+	file := out.close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return checked{}, nil
+		}
+		e.Log.Debug().Str("error", r.redactor.Redact(err.Error())).Str("instance", Key(st.ID, in.Item)).Msg("check says not in place")
+		return checked{}, r.append(journal.Event{Type: EvCheckFailed, Step: st.ID, Item: in.Item, Attempt: attempt, Token: in.Token,
+			Error: err.Error(), Evidence: res.Evidence, Data: finishData{Check: file}.marshal()})
+	}
+	res.Evidence = "effect already in place: check " + st.Check.Kind + " passed\n" + res.Evidence
+	return checked{done: true, res: res, file: file}, nil
 }

@@ -36,7 +36,7 @@ func TestExecOutputKeptPerAttempt(t *testing.T) {
 	e.Logs = &runlog.Store{Dir: runlog.Dir(path)}
 	var mu sync.Mutex
 	var streamed []string
-	e.OnOutput = func(step, item, stream, line string) {
+	e.OnOutput = func(step, item, _, stream, line string) {
 		mu.Lock()
 		defer mu.Unlock()
 		streamed = append(streamed, step+"|"+stream+"|"+line)

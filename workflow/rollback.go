@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairn-dev/cairn/journal"
 	"github.com/cairn-dev/cairn/playbooks"
+	"github.com/cairn-dev/cairn/runlog"
 	"github.com/cairn-dev/cairn/steps"
 )
 
@@ -109,18 +110,28 @@ func (e *Engine) undo(ctx context.Context, r *runCtx, in *Instance) error {
 	// An undo has its own token: an undo of a restart is another restart and
 	// must not carry the restartedAt the forward step already stamped.
 	token := in.Token + "/undo"
+	// Each rollback that reaches this undo is one more attempt of it, with
+	// its own output file: an earlier one's, which its finishing event
+	// recorded, is kept.
+	n := r.phaseAttempts(EvUndoStarted, in.Step, in.Item) + 1
+	out, err := e.openOutput(r, ex, in.Step, in.Item, runlog.Undo, n)
+	if err != nil {
+		return fmt.Errorf("undo %s: %w", Key(in.Step, in.Item), err)
+	}
 	if err := e.appendStarted(ctx, r, st.Undo.Kind, st.Timeout, journal.Event{Type: EvUndoStarted, Step: in.Step, Item: in.Item, Token: token, Evidence: params.json}); err != nil {
+		out.close()
 		return err
 	}
-	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(r, st.ID, in.Item), Redactor: r.redactor})
+	res, err := e.attempt(ctx, ex, st.Timeout, steps.Instance{RunID: r.run.ID, Env: r.cluster.env(), StepID: st.ID, Item: in.Item, Attempt: 1, Token: token, Params: params.value, Progress: e.progress(r, st.ID, in.Item), Output: out.line, Redactor: r.redactor})
+	data := finishData{Output: out.close()}.marshal()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		err = fmt.Errorf("undo %s: %w", Key(in.Step, in.Item), err)
-		return errors.Join(err, r.append(journal.Event{Type: EvUndoFailed, Step: in.Step, Item: in.Item, Error: err.Error(), Evidence: res.Evidence}))
+		return errors.Join(err, r.append(journal.Event{Type: EvUndoFailed, Step: in.Step, Item: in.Item, Error: err.Error(), Evidence: res.Evidence, Data: data}))
 	}
-	return r.append(journal.Event{Type: EvUndoSucceeded, Step: in.Step, Item: in.Item, Outputs: res.Outputs, Evidence: res.Evidence})
+	return r.append(journal.Event{Type: EvUndoSucceeded, Step: in.Step, Item: in.Item, Outputs: res.Outputs, Evidence: res.Evidence, Data: data})
 }
 
 // pastNoReturn refuses a rollback once the run has started an irreversible

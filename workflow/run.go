@@ -78,9 +78,7 @@ func (r *runCtx) appendCtx(ctx context.Context, ev journal.Event) error {
 func (r *runCtx) snapshot(step, item string) Instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	in := *r.state.Instance(step, item)
-	in.Attempts = slices.Clone(in.Attempts)
-	return in
+	return *r.state.Instance(step, item).clone()
 }
 
 func (r *runCtx) frozenItems(step string) ([]string, bool) {

@@ -22,6 +22,8 @@ const (
 	EvInstanceSkipped  = "instance.skipped"
 	EvInstanceStarted  = "instance.started"
 	EvInstanceChecked  = "instance.checked"
+	EvCheckStarted     = "check.started" // a check action asks whether a started instance's effect is in place
+	EvCheckFailed      = "check.failed"  // it is not: the instance runs again
 	EvInstanceSucceed  = "instance.succeeded"
 	EvInstanceFailed   = "instance.failed"
 	EvGateWaiting      = "gate.waiting"
@@ -129,6 +131,21 @@ type Instance struct {
 	Comment  string
 	Undo     InstanceStatus // pending until rollback touches it
 	UndoErr  string
+	// Undos and Checks are the attempts of the step's undo action (one
+	// per rollback that ran it) and of its check action (one per resume
+	// that asked it), numbered from 1 like a step's attempts.
+	Undos  []Attempt
+	Checks []Attempt
+	// checking is set from a check action's start to its result: a
+	// built-in check's instance.checked ends no check attempt.
+	checking bool
+}
+
+// clone copies an instance and its attempts, which replay changes in place.
+func (in *Instance) clone() *Instance {
+	c := *in
+	c.Attempts, c.Undos, c.Checks = slices.Clone(in.Attempts), slices.Clone(in.Undos), slices.Clone(in.Checks)
+	return &c
 }
 
 // Key identifies an instance in maps and messages: step[item].
@@ -221,9 +238,7 @@ func (s *State) update(ev journal.Event) Update {
 		u.Items = slices.Clone(s.Items[ev.Step])
 	case ev.Step != "":
 		if in, ok := s.Instances[Key(ev.Step, ev.Item)]; ok {
-			c := *in
-			c.Attempts = slices.Clone(in.Attempts)
-			u.Instance = &c
+			u.Instance = in.clone()
 		}
 	}
 	return u
@@ -253,6 +268,9 @@ func (s *State) apply(e journal.Event) {
 		}
 	case EvRunResumed:
 		s.Resumes++
+		for _, in := range s.Instances {
+			in.checking = false // a check cut off by a kill
+		}
 	case EvRunForced:
 		var d forcedData
 		if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
@@ -284,8 +302,19 @@ func (s *State) apply(e journal.Event) {
 		outcome := "succeeded"
 		if e.Type == EvInstanceChecked {
 			outcome = "already in place"
+			if in.checking {
+				endPhase(in.Checks, e, "in place")
+			}
 		}
 		s.endAttempt(in, e, outcome)
+	case EvCheckStarted:
+		in := s.Instance(e.Step, e.Item)
+		in.Checks = append(in.Checks, Attempt{N: len(in.Checks) + 1, Started: e.Time, Token: e.Token})
+	case EvCheckFailed:
+		in := s.Instance(e.Step, e.Item)
+		if in.checking {
+			endPhase(in.Checks, e, "not in place")
+		}
 	case EvInstanceFailed:
 		in := s.Instance(e.Step, e.Item)
 		in.Status, in.Error, in.Evidence = InstFailed, e.Error, e.Evidence
@@ -299,12 +328,41 @@ func (s *State) apply(e journal.Event) {
 		_ = json.Unmarshal(e.Data, &d)
 		in.Status, in.Approver, in.Comment = InstApproved, e.User, d.Comment
 	case EvUndoStarted:
-		s.Instance(e.Step, e.Item).Undo = InstRunning
+		in := s.Instance(e.Step, e.Item)
+		in.Undo = InstRunning
+		in.Undos = append(in.Undos, Attempt{N: len(in.Undos) + 1, Started: e.Time, Token: e.Token})
 	case EvUndoSucceeded:
-		s.Instance(e.Step, e.Item).Undo = InstSucceeded
+		in := s.Instance(e.Step, e.Item)
+		in.Undo = InstSucceeded
+		endPhase(in.Undos, e, "succeeded")
 	case EvUndoFailed:
 		in := s.Instance(e.Step, e.Item)
 		in.Undo, in.UndoErr = InstFailed, e.Error
+		endPhase(in.Undos, e, "failed")
+	}
+	if in := s.Instances[Key(e.Step, e.Item)]; in != nil && e.Step != "" {
+		in.checking = e.Type == EvCheckStarted
+	}
+}
+
+// endPhase ends the last undo or check attempt, if it is unfinished, with
+// what its finishing event says.
+func endPhase(atts []Attempt, e journal.Event, outcome string) {
+	n := len(atts)
+	if n == 0 || !atts[n-1].Ended.IsZero() {
+		return
+	}
+	a := &atts[n-1]
+	a.Ended, a.Error, a.Evidence, a.Outcome = e.Time, e.Error, e.Evidence, outcome
+	var d finishData
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil {
+		out := d.Output
+		if d.Check != nil {
+			out = d.Check
+		}
+		if out != nil {
+			a.Output, a.OutputError = &out.Ref, out.Error
+		}
 	}
 }
 

@@ -156,8 +156,9 @@ func (p *progress) step(step, item, msg string) {
 // one-hour upgrade holds what the tool said. On a terminal the status line
 // shows the latest line instead and the lines go to debug level: a tool
 // printing thousands of lines would bury cairn's own messages, and
-// `cairn logs RUN STEP -f` shows every line from another terminal.
-func (p *progress) output(step, item, stream, line string) {
+// `cairn logs RUN STEP -f` shows every line from another terminal. The
+// output of an undo or a check action says so in "phase".
+func (p *progress) output(step, item, phase, stream, line string) {
 	p.mu.Lock()
 	runID := p.runID
 	if p.line != nil && strings.TrimSpace(line) != "" {
@@ -171,7 +172,11 @@ func (p *progress) output(step, item, stream, line string) {
 	if runID != "" {
 		l = l.Str("run", runID)
 	}
-	l.Str("step", workflow.Key(step, item)).Str("stream", stream).Msg(line)
+	l = l.Str("step", workflow.Key(step, item))
+	if phase != "" {
+		l = l.Str("phase", phase)
+	}
+	l.Str("stream", stream).Msg(line)
 }
 
 // batch describes a foreach step: "3/10 done, running [app-4 app-5], pending 5".

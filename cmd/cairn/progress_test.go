@@ -80,7 +80,7 @@ func TestProgressOutputLines(t *testing.T) {
 	p := newProgress(zerolog.New(&logs), nil)
 	p.tagRun = true
 	p.update(workflow.Update{Event: journal.Event{Type: workflow.EvRunStarted}, RunID: "r1", Run: workflow.StatusRunning})
-	p.output("upgrade", "", "stderr", "waiting for machines")
+	p.output("upgrade", "", "", "stderr", "waiting for machines")
 	if !strings.Contains(logs.String(), `{"level":"info","run":"r1","step":"upgrade","stream":"stderr","message":"waiting for machines"}`) {
 		t.Fatalf("output line:\n%s", logs.String())
 	}
@@ -90,7 +90,7 @@ func TestProgressOutputLines(t *testing.T) {
 	p = newProgress(zerolog.New(&logs).Level(zerolog.InfoLevel), newStatusLine(&term))
 	p.update(workflow.Update{Event: journal.Event{Type: workflow.EvInstanceStarted, Step: "upgrade"}, Run: workflow.StatusRunning,
 		Instance: &workflow.Instance{Step: "upgrade", Status: workflow.InstRunning, Undo: workflow.InstPending}})
-	p.output("upgrade", "", "stdout", "node 3/5 upgraded")
+	p.output("upgrade", "", "", "stdout", "node 3/5 upgraded")
 	p.stop()
 	if strings.Contains(logs.String(), "node 3/5") {
 		t.Fatalf("output logged at info under a status line:\n%s", logs.String())

@@ -93,6 +93,6 @@ func reportOutcome(w io.Writer, out workflow.Outcome) {
 	case workflow.StatusFailed:
 		fmt.Fprintf(w, "run %s failed; fix the cause, then: cairn resume %s   (details: cairn show %s; output: cairn logs %s)\n", out.RunID, out.RunID, out.RunID, out.RunID)
 	case workflow.StatusRollbackFailed:
-		fmt.Fprintf(w, "rollback of run %s failed; fix the cause, then: cairn rollback %s\n", out.RunID, out.RunID)
+		fmt.Fprintf(w, "rollback of run %s failed; fix the cause, then: cairn rollback %s   (details: cairn show %s; output: cairn logs %s)\n", out.RunID, out.RunID, out.RunID, out.RunID)
 	}
 }

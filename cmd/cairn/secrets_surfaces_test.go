@@ -225,6 +225,52 @@ func TestSecretOnEverySurface(t *testing.T) {
 	}
 }
 
+// D2 for what an undo and a check print: secret-phases.yaml's step is
+// killed as it starts, so resume runs its check, which prints the secret
+// and fails; the run then fails and rollback runs its undo, which prints it
+// and fails too. Neither their output files, logs, the log lines streamed
+// by resume and rollback, their error lines, show, export, the report nor
+// the journal hold it.
+func TestSecretInUndoAndCheckOutput(t *testing.T) {
+	for _, s := range nastySecrets() {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			j := filepath.Join(t.TempDir(), "j.db")
+			env := []string{"CAIRN_TEST_TOK=" + s.value}
+			params := []string{"--param-from-env", "tok=CAIRN_TEST_TOK"}
+			out := map[string]string{}
+			keep := func(name string, code int, r cliResult) {
+				out[name] = r.stdout + r.stderr
+				if r.code != code {
+					t.Fatalf("%s: exit %d, want %d\n%s%s", name, r.code, code, r.stdout, r.stderr)
+				}
+			}
+			keep("run", -1, binEnv(t, j, append(env, "CAIRN_KILL_AT=instance.started:put"), append([]string{"run", cliBook("secret-phases.yaml")}, params...)...))
+			id := strings.TrimSpace(binEnv(t, j, nil, "runs", "-q").stdout)
+			keep("resume", ExitFailed, binEnv(t, j, env, append([]string{"resume", id}, params...)...))
+			keep("rollback", ExitFailed, binEnv(t, j, env, append([]string{"rollback", id}, params...)...))
+			for _, flags := range [][]string{nil, {"--timestamps"}} {
+				name := strings.Join(append([]string{"logs"}, flags...), " ")
+				keep(name, ExitOK, binEnv(t, j, env, append([]string{"logs", id, "put"}, flags...)...))
+				for _, want := range []string{"==> put check attempt 1 (not in place) <==", "check <redacted>", "==> put undo attempt 1 (failed) <==", "undo <redacted>"} {
+					if !strings.Contains(out[name], want) {
+						t.Errorf("%s shows no %q (a vacuous test?):\n%s", name, want, out[name])
+					}
+				}
+			}
+			keep("show", ExitOK, binEnv(t, j, env, "show", id, "--events", "-o", "json"))
+			keep("journal export", ExitOK, binEnv(t, j, env, "journal", "export", id))
+			keptFiles(t, s.value, j, id, out)
+			for _, f := range []string{"put.check.1.log", "put.undo.1.log"} {
+				if _, ok := out["output file "+f]; !ok {
+					t.Errorf("no output file %s", f)
+				}
+			}
+			assertNoSecret(t, s.value, out)
+		})
+	}
+}
+
 // failWith runs secret-fail.yaml, whose step prints or quotes secret and
 // fails, and returns the error line and the journal's bytes; fail says
 // which step.

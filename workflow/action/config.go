@@ -39,9 +39,9 @@ type Config struct {
 	// progress of long steps (see workflow.Engine).
 	OnUpdate   func(workflow.Update)
 	OnProgress func(step, item, msg string)
-	// OnOutput receives each line of output of a running exec step,
-	// redacted (see workflow.Engine).
-	OnOutput func(step, item, stream, line string)
+	// OnOutput receives each line of output of a running exec step, or
+	// of its undo or check action (phase), redacted (see workflow.Engine).
+	OnOutput func(step, item, phase, stream, line string)
 	// ToolDir is where the private kubeconfig for tools is written;
 	// "" means the system's temporary directory.
 	ToolDir string

@@ -19,13 +19,16 @@ import (
 	"github.com/cairn-dev/cairn/workflow"
 )
 
-// LogsRequest picks the attempts whose output `cairn logs` shows.
+// LogsRequest picks the attempts whose output `cairn logs` shows: a
+// step's own attempts and those of its undo and check actions.
 type LogsRequest struct {
 	Run string
 	// Step is STEP or STEP[ITEM]; "" means every step. A foreach step
 	// given without an item means all of its items.
-	Step    string
-	Attempt int // 0: every attempt
+	Step string
+	// Attempt picks a step's own attempt N, and none of its undo's or
+	// check's; 0: every attempt.
+	Attempt int
 	// Follow keeps reading a running attempt, and the attempts that
 	// start after it, until the run (or the step) is no longer running.
 	Follow bool
@@ -35,9 +38,20 @@ type LogsRequest struct {
 // LogAttempt is one attempt whose output is shown.
 type LogAttempt struct {
 	RunID, Step, Item string
-	N                 int
-	Outcome           string // "" while it runs
-	Path              string
+	// Phase is "" for an attempt of the step, runlog.Undo or runlog.Check
+	// for one of its undo or check action; N counts within the phase.
+	Phase   string
+	N       int
+	Outcome string // "" while it runs
+	Path    string
+}
+
+// Name is "attempt N", or "undo attempt N", "check attempt N".
+func (a LogAttempt) Name() string {
+	if a.Phase == "" {
+		return fmt.Sprintf("attempt %d", a.N)
+	}
+	return fmt.Sprintf("%s attempt %d", a.Phase, a.N)
 }
 
 // LogSink receives what Logs reads, in order.
@@ -98,7 +112,7 @@ func (c *Config) Logs(ctx context.Context, req LogsRequest, sink LogSink) error 
 				return err
 			}
 			if a.Outcome == "" {
-				if follow {
+				if follow && !a.stale {
 					break // later attempts wait until this one ends
 				}
 				r.finish(sink, nil, "", false)
@@ -108,7 +122,7 @@ func (c *Config) Logs(ctx context.Context, req LogsRequest, sink LogSink) error 
 		}
 		if !follow {
 			if shown == 0 {
-				return noOutput(st, req.Step)
+				return noOutput(st, req.Step, req.Attempt)
 			}
 			return nil
 		}
@@ -181,11 +195,14 @@ func (c *Config) knownStep(st *workflow.State, step string) error {
 	return inputErrorf("run %s has no step %s that started; started: %s", st.Run.ID, step, strings.Join(ids, ", "))
 }
 
-func noOutput(st *workflow.State, step string) error {
-	if step == "" {
-		return inputErrorf("run %s kept no output: only exec steps keep it, from the attempt on that started them", st.Run.ID)
+func noOutput(st *workflow.State, step string, attempt int) error {
+	switch {
+	case step == "":
+		return inputErrorf("run %s kept no output: only exec steps (and exec undo and check actions) keep it, from the attempt on", st.Run.ID)
+	case attempt > 0:
+		return inputErrorf("run %s kept no output of %s attempt %d: it has not run yet, or it is not an exec step", st.Run.ID, step, attempt)
 	}
-	return inputErrorf("run %s kept no output of %s: it has not run yet, or it is not an exec step", st.Run.ID, step)
+	return inputErrorf("run %s kept no output of %s: it has not run yet, or it is not an exec step (nor has an exec undo or check that ran)", st.Run.ID, step)
 }
 
 type selector struct {
@@ -198,29 +215,59 @@ type selected struct {
 	LogAttempt
 	ref    *runlog.Ref
 	refErr string
+	// stale: unfinished, and a later resume or rollback began, so it
+	// will never finish (cairn was killed or interrupted).
+	stale bool
 }
 
-func (a selected) key() string { return fmt.Sprintf("%s\x00%d", workflow.Key(a.Step, a.Item), a.N) }
+func (a selected) key() string {
+	return fmt.Sprintf("%s\x00%s\x00%d", workflow.Key(a.Step, a.Item), a.Phase, a.N)
+}
 
-// attempts lists the picked attempts that kept output, in the order they
-// started.
+// attempts lists the picked attempts that kept output, a step's own and
+// its undo's and check's, in the order they started.
 func (s selector) attempts(st *workflow.State, store *runlog.Store) []selected {
 	var out []selected
+	started := map[string]int{} // phase and instance: undo or check attempts seen
+	stale := 0                  // out[:stale] started before the latest resume or rollback
 	for _, e := range st.Events {
-		if e.Type != workflow.EvInstanceStarted || !s.picks(e.Step, e.Item) || (s.attempt > 0 && e.Attempt != s.attempt) {
+		phase := ""
+		switch e.Type {
+		case workflow.EvRunResumed, workflow.EvRollbackStarted:
+			stale = len(out)
+			continue
+		case workflow.EvInstanceStarted:
+		case workflow.EvUndoStarted:
+			phase = runlog.Undo
+		case workflow.EvCheckStarted:
+			phase = runlog.Check
+		default:
 			continue
 		}
-		in := st.Instances[workflow.Key(e.Step, e.Item)]
+		k := workflow.Key(e.Step, e.Item)
+		in := st.Instances[k]
 		var att *workflow.Attempt
-		for i := range in.Attempts {
-			if in.Attempts[i].N == e.Attempt {
-				att = &in.Attempts[i]
+		switch phase {
+		case "":
+			for i := range in.Attempts {
+				if in.Attempts[i].N == e.Attempt {
+					att = &in.Attempts[i]
+				}
 			}
+		default:
+			atts := in.Undos
+			if phase == runlog.Check {
+				atts = in.Checks
+			}
+			if i := started[phase+"\x00"+k]; i < len(atts) {
+				att = &atts[i]
+			}
+			started[phase+"\x00"+k]++
 		}
-		if att == nil {
+		if att == nil || !s.picks(e.Step, e.Item) || (s.attempt > 0 && (phase != "" || att.N != s.attempt)) {
 			continue
 		}
-		file := runlog.FileName(e.Step, e.Item, e.Attempt)
+		file := runlog.PhaseFileName(e.Step, e.Item, phase, att.N)
 		if att.Output != nil {
 			file = att.Output.File
 		}
@@ -238,8 +285,11 @@ func (s selector) attempts(st *workflow.State, store *runlog.Store) []selected {
 		if outcome == "" && !att.Ended.IsZero() {
 			outcome = "ended"
 		}
-		out = append(out, selected{LogAttempt: LogAttempt{RunID: st.Run.ID, Step: e.Step, Item: e.Item, N: e.Attempt, Outcome: outcome, Path: p},
+		out = append(out, selected{LogAttempt: LogAttempt{RunID: st.Run.ID, Step: e.Step, Item: e.Item, Phase: phase, N: att.N, Outcome: outcome, Path: p},
 			ref: att.Output, refErr: att.OutputError})
+	}
+	for i := range out[:stale] {
+		out[i].stale = true
 	}
 	return out
 }
@@ -248,11 +298,12 @@ func (s selector) picks(step, item string) bool {
 	return s.step == "" || (step == s.step && (!s.oneItem || item == s.item))
 }
 
-// ended tells a follower that nothing more will come: the run stopped
-// (or no process holds its journal: it was killed), or the one instance
-// followed is done.
+// ended tells a follower that nothing more will come: the run (or its
+// rollback) stopped, or no process holds its journal (it was killed), or
+// the one instance followed is done (or undone).
 func (s selector) ended(st *workflow.State, journalPath string) bool {
-	if st.Status != workflow.StatusRunning || !journal.WriterActive(journalPath) {
+	rollingBack := st.Status == workflow.StatusRollingBack && st.Events[len(st.Events)-1].Type != workflow.EvRollbackInterrup
+	if (st.Status != workflow.StatusRunning && !rollingBack) || !journal.WriterActive(journalPath) {
 		return true
 	}
 	if s.step == "" || !s.oneItem {
@@ -261,6 +312,9 @@ func (s selector) ended(st *workflow.State, journalPath string) bool {
 	in, ok := st.Instances[workflow.Key(s.step, s.item)]
 	if !ok {
 		return false
+	}
+	if rollingBack {
+		return in.Undo == workflow.InstSucceeded || in.Undo == workflow.InstFailed
 	}
 	switch in.Status {
 	case workflow.InstSucceeded, workflow.InstSkipped, workflow.InstWaiting, workflow.InstApproved:
@@ -294,7 +348,7 @@ func (r *fileReader) read(sink LogSink) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("output of %s attempt %d: %w", workflow.Key(r.a.Step, r.a.Item), r.a.N, err)
+			return fmt.Errorf("output of %s %s: %w", workflow.Key(r.a.Step, r.a.Item), r.a.Name(), err)
 		}
 		r.f, r.missing = f, false
 	}
@@ -312,7 +366,7 @@ func (r *fileReader) read(sink LogSink) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("output of %s attempt %d: %w", workflow.Key(r.a.Step, r.a.Item), r.a.N, err)
+			return fmt.Errorf("output of %s %s: %w", workflow.Key(r.a.Step, r.a.Item), r.a.Name(), err)
 		}
 	}
 }
