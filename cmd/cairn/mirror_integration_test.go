@@ -135,6 +135,8 @@ func TestMirrorResumeFromClusterAfterKill(t *testing.T) {
 
 	k.wantRestartedOnce()
 	want(t, k.cairnJournal(j2, "journal", "verify", run), ExitOK)
+	// login ran from the lost journal: its output file stayed there.
+	want(t, k.cairnJournal(j2, "logs", run, "login"), ExitOK, "is missing: output is kept beside the journal that ran the attempt")
 	evs := k.events(j2, run)
 	checked := 0
 	for _, e := range evs {

@@ -408,7 +408,7 @@ func (r *fileReader) finish(sink LogSink, ref *runlog.Ref, refErr string, ended 
 	}
 	switch {
 	case r.missing:
-		sink.Problem(r.a, fmt.Sprintf("output file %s is missing", r.a.Path))
+		sink.Problem(r.a, fmt.Sprintf("output file %s is missing: output is kept beside the journal that ran the attempt (a run taken up from the cluster's journal mirror has here only what this journal ran); its last lines are in the attempt's event: cairn show RUN --events", r.a.Path))
 	case !ended:
 	case ref == nil:
 		sink.Problem(r.a, "the journal recorded no checksum of this output: the attempt did not finish (cairn was killed), so the file cannot be checked")
