@@ -311,8 +311,16 @@ func startDataplaneController(kubeContext string) error {
 	if delay == "" {
 		delay = "3s"
 	}
-	// The child inherits $KUBECONFIG; the context is pinned as resolved now.
-	c := exec.Command(self, "dataplane-controller", "--context", kubeContext, "--after", delay)
+	// Google's managed data plane does not depend on the caller's
+	// kubeconfig, which may be gone before it acts (cairn gives each tool a
+	// private copy and removes it when it exits, or the next cairn removes
+	// one a killed cairn left): the controller gets a copy of its own,
+	// resolved now, and removes it when it exits.
+	copyPath, err := kubeconfigCopy(kubeContext)
+	if err != nil {
+		return err
+	}
+	c := exec.Command(self, "dataplane-controller", "--kubeconfig", copyPath, "--kubeconfig-is-a-copy", "yes", "--context", kubeContext, "--after", delay)
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -321,19 +329,50 @@ func startDataplaneController(kubeContext string) error {
 	defer devnull.Close()
 	c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
 	if err := c.Start(); err != nil {
+		_ = os.Remove(copyPath)
 		return err
 	}
 	return c.Process.Release()
+}
+
+// kubeconfigCopy writes the context of the kubeconfig in force, minified
+// and with its credentials, to a new 0600 file.
+func kubeconfigCopy(kubeContext string) (string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).RawConfig()
+	if err != nil {
+		return "", err
+	}
+	raw.CurrentContext = kubeContext
+	if err := clientcmdapi.MinifyConfig(&raw); err != nil {
+		return "", err
+	}
+	if err := clientcmdapi.FlattenConfig(&raw); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "cairn-fake-dataplane-*.kubeconfig")
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	if err := clientcmd.WriteToFile(raw, f.Name()); err != nil {
+		_ = os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // runDataplaneController sets status.state (READY, or $CAIRN_FAKE_DPC_STATE) on each DataPlaneControl
 // marked by `mesh enable` and still without a state, --after the mark's
 // time. It exits when none is left, or after --lifetime (60s).
 func runDataplaneController(inv *invocation) int {
-	f, err := parseFlags(inv.args, []flag{strFlag("kubeconfig"), strFlag("context"), strFlag("after"), strFlag("lifetime")}, parseOpts{})
+	f, err := parseFlags(inv.args, []flag{strFlag("kubeconfig"), strFlag("kubeconfig-is-a-copy"), strFlag("context"), strFlag("after"), strFlag("lifetime")}, parseOpts{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dataplane-controller:", err)
 		return 2
+	}
+	if f.str("kubeconfig-is-a-copy") == "yes" {
+		defer os.Remove(f.str("kubeconfig"))
 	}
 	after, lifetime := 3*time.Second, 60*time.Second
 	if s := f.str("after"); s != "" {

@@ -199,8 +199,22 @@ func TestManagedASMAndMeshEnable(t *testing.T) {
 	if r := invoke(t, cmd{tool: "gcloud", args: []string{"alpha", "container", "hub", "mesh", "enable"}, env: e}); r.code != 1 {
 		t.Errorf("mesh enable without a project: %s", r)
 	}
+	// The kubeconfig mesh enable was given is gone as soon as it exits, as
+	// cairn's private copy for a tool is when cairn is done or killed:
+	// Google's side acts on the cluster without it.
+	kb, err := os.ReadFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortLived := filepath.Join(dir, "short-lived-kubeconfig")
+	if err := os.WriteFile(shortLived, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	mustRun(t, cmd{tool: "gcloud", args: []string{"container", "fleet", "mesh", "enable", "--project=p1"}, env: e})
+	mustRun(t, cmd{tool: "gcloud", args: []string{"container", "fleet", "mesh", "enable", "--project=p1"}, env: []string{"KUBECONFIG=" + shortLived, "CAIRN_FAKE_DPC_DELAY=2s"}})
+	if err := os.Remove(shortLived); err != nil {
+		t.Fatal(err)
+	}
 	if s := state(); s != "" {
 		t.Fatalf("DataPlaneControl state right after mesh enable = %q; it must become ready only later", s)
 	}
