@@ -322,7 +322,7 @@ func TestAnthosBmUpgradeRollbackAtGate(t *testing.T) {
 // upgrade step either finds the Cluster's status at the target (done) or
 // never started bmctl: bmctl upgrade must run exactly once.
 func TestAnthosBmUpgradeCrashes(t *testing.T) {
-	for _, k := range []int{4, 5} {
+	for _, k := range crashEvery {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newBmWorld(t, "1.12.0", bmKubelet1_12)
 			run := w.h.runWithCrashes(k, w.playbook, w.params(), "approve-upgrade")

@@ -216,7 +216,7 @@ func TestAsmcliCanaryRollback(t *testing.T) {
 
 // TestAsmcliCanaryCrashes: see TestIstioCanaryTagsCrashes.
 func TestAsmcliCanaryCrashes(t *testing.T) {
-	for _, k := range []int{4, 5} {
+	for _, k := range crashEvery {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newAsmWorld(t)
 			run := w.h.runWithCrashes(k, w.playbook, w.params(), "ready-to-remove-old")

@@ -444,7 +444,7 @@ func TestAsmManagedMigrationRefusals(t *testing.T) {
 // TestAsmManagedMigrationCrashes: see TestIstioCanaryTagsCrashes. The old
 // control plane is the default revision here (plain istiod).
 func TestAsmManagedMigrationCrashes(t *testing.T) {
-	for _, k := range []int{4, 5} {
+	for _, k := range crashEvery {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newManagedWorld(t, "default")
 			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-remove-in-cluster")

@@ -228,7 +228,7 @@ func TestAsmRevisionPreflightRefusals(t *testing.T) {
 // TestIstioCanaryTagsCrashes), resuming and approving both gates, then
 // expects the state of an uninterrupted run with every effect exactly once.
 func TestAsmRevisionCrashes(t *testing.T) {
-	for _, k := range []int{4, 5} {
+	for _, k := range crashEvery {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newRevWorld(t, revFrom173)
 			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-finish")

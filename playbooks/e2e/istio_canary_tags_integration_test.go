@@ -282,7 +282,7 @@ func TestIstioCanaryTagsRefusesSkip(t *testing.T) {
 // same unchecked instance.) Then the after state must be the one of an
 // uninterrupted run, with every effect exactly once.
 func TestIstioCanaryTagsCrashes(t *testing.T) {
-	for _, k := range []int{4, 5} {
+	for _, k := range crashEvery {
 		t.Run(fmt.Sprintf("kill-after-%d", k), func(t *testing.T) {
 			w := newCanaryWorld(t)
 			run := w.h.runWithCrashes(k, w.playbook, w.params(), "canary-ok", "ready-to-uninstall-old")

@@ -81,7 +81,7 @@ func TestRealIstioctlAsmRevision(t *testing.T) {
 		w.assertControlPlane(w.spec.oldRev, true, "Deployment", "Service")
 		rw.real("tag", "set", "default", "--revision", w.spec.newRev, "--overwrite", "-i", w.istioNS)
 	}
-	run := h.runWithCrashesAt(5, w.playbook, withParam(w.params(), "profile", "default"), approve, "canary-ok", "ready-to-finish")
+	run := h.runWithCrashesAt(crashEvery[0], w.playbook, withParam(w.params(), "profile", "default"), approve, "canary-ok", "ready-to-finish")
 
 	w.assertInjectionLabels(w.newLabels())
 	w.waitApps(w.apps, w.spec.newVersion, w.spec.newRev)
