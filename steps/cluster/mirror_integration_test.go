@@ -241,7 +241,11 @@ func TestMirrorHeadStaysSmall(t *testing.T) {
 	cms := mt.env.Clientset.CoreV1().ConfigMaps(mt.ns)
 	ctx := context.Background()
 	for i := 0; i < 60; i++ {
-		appendOK(t, m, r.ID, journal.Event{Type: "instance.started", Step: "s", Item: string(rune('a' + i%26)), Evidence: strings.Repeat("e", 200)})
+		evidence := strings.Repeat("e", 200)
+		if i == 30 {
+			evidence = strings.Repeat("big", 4000) // past a chunk's budget: a chunk of its own
+		}
+		appendOK(t, m, r.ID, journal.Event{Type: "instance.started", Step: "s", Item: string(rune('a' + i%26)), Evidence: evidence})
 		head, err := cms.Get(ctx, "cairn-run-"+r.ID, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -128,7 +128,9 @@ func (s *MirrorStore) seal(ctx context.Context, runID string, st *mirrorState) e
 			csize += len(st.tail[n].raw) + 1
 			n++
 		}
-		if csize > chunkBudget {
+		// An event larger than a chunk's budget gets a chunk of its own, up
+		// to what a ConfigMap holds.
+		if csize > maxObjectData {
 			return fmt.Errorf("journal mirror of run %s: event %d (%d bytes) does not fit in a ConfigMap; run it with --no-mirror", runID, st.tail[0].seq, csize)
 		}
 		var b strings.Builder
