@@ -172,10 +172,12 @@ func (c *Config) RunsInCluster(ctx context.Context) ([]cluster.MirroredRun, erro
 	if err != nil {
 		return nil, err
 	}
-	if marked, err := c.markStopped(ctx, runs); err == nil {
-		return marked, nil
+	marked, err := c.markStopped(ctx, runs)
+	if err != nil {
+		c.Log.Debug().Err(err).Msg("reading the cluster lock, to tell which mirrored run is worked on")
+		return runs, nil
 	}
-	return runs, nil
+	return marked, nil
 }
 
 // markStopped marks the runs that do not hold the cluster lock, or whose
@@ -188,7 +190,6 @@ func (c *Config) markStopped(ctx context.Context, runs []cluster.MirroredRun) ([
 	lock := &cluster.Lock{Client: cl.Kube, Namespace: c.Cluster.LockNamespace, Timeout: c.Cluster.Timeout}
 	holder, live, err := lock.Live(ctx)
 	if err != nil {
-		c.Log.Debug().Err(err).Msg("reading the cluster lock, to tell which mirrored run is worked on")
 		return nil, err
 	}
 	for i := range runs {
