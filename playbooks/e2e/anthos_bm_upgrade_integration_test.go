@@ -13,10 +13,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/cairn-dev/cairn/steps/kubetest"
 )
@@ -51,6 +53,10 @@ func newBmWorld(t *testing.T, before, kubelet string) *bmWorld {
 	if err := os.MkdirAll(w.workdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The playbook checks the pods of all namespaces: the next test's run
+	// must not find this one's still terminating. Registered first, so it
+	// runs after the namespace's own cleanup has deleted it.
+	t.Cleanup(func() { w.waitNamespaceGone() })
 	w.ns = h.env.Namespace(t, nil)
 	h.env.CreateBareMetalCluster(t, w.ns, w.cluster, before)
 	for i, role := range []string{"control-plane", "worker", "worker"} {
@@ -59,6 +65,23 @@ func newBmWorld(t *testing.T, before, kubelet string) *bmWorld {
 	h.env.CreateWorkload(t, w.ns, kubetest.Workload{Name: "app", Replicas: 2, ProxyVersion: "1.14.0-asm.1"})
 	h.env.WaitDeploymentAvailable(t, w.ns, "app", 60*time.Second)
 	return w
+}
+
+// waitNamespaceGone waits up to a minute for the test's namespace, and so
+// its pods, to be gone.
+func (w *bmWorld) waitNamespaceGone() {
+	if w.ns == "" {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := wait.PollUntilContextCancel(c, 200*time.Millisecond, true, func(c context.Context) (bool, error) {
+		_, err := w.h.env.Clientset.CoreV1().Namespaces().Get(c, w.ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		w.h.t.Logf("namespace %s not gone after a minute: %v", w.ns, err)
+	}
 }
 
 // createNode makes a kwok node of the cluster, tainted so that no pod of
