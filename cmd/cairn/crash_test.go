@@ -86,32 +86,7 @@ func (c *crashRun) assertExactlyOnce(label string) {
 	if err != nil {
 		c.t.Fatalf("%s: export: %v", label, err)
 	}
-	succeeded := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var line struct {
-			Event *struct {
-				Type, Step, Item string
-				Seq              uint64
-			} `json:"event"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			c.t.Fatalf("%s: export line %q: %v", label, sc.Text(), err)
-		}
-		if line.Event == nil {
-			continue
-		}
-		k := line.Event.Step + "[" + line.Event.Item + "]"
-		switch line.Event.Type {
-		case "instance.succeeded", "instance.checked":
-			succeeded[k] = true
-		case "instance.started":
-			if succeeded[k] {
-				c.t.Fatalf("%s: %s started again at seq %d after it succeeded", label, k, line.Event.Seq)
-			}
-		}
-	}
+	wantNoStartAfterSuccess(c.t, label, string(out))
 }
 
 func killedBySignal(err error) bool {
@@ -202,4 +177,57 @@ func mustOutput(t *testing.T, cmd *exec.Cmd) string {
 		t.Fatalf("%s: %v", cmd, err)
 	}
 	return string(out)
+}
+
+// wantNoStartAfterSuccess reads a journal export: no instance may start
+// again once its success (or a re-check that found it done) is journaled.
+func wantNoStartAfterSuccess(t *testing.T, label, export string) {
+	t.Helper()
+	done := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(export))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var line struct {
+			Event *struct {
+				Type, Step, Item string
+				Seq              uint64
+			} `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("%s: export line %q: %v", label, sc.Text(), err)
+		}
+		if line.Event == nil {
+			continue
+		}
+		key := line.Event.Step + "[" + line.Event.Item + "]"
+		switch line.Event.Type {
+		case "instance.succeeded", "instance.checked":
+			done[key] = true
+		case "instance.started":
+			if done[key] {
+				t.Fatalf("%s: %s started again at seq %d after it was done", label, key, line.Event.Seq)
+			}
+		}
+	}
+}
+
+// runOrKill runs cmd, a cairn command, and SIGKILLs it after d unless it
+// ends first: killed, or how it ended and what it said on stderr.
+func runOrKill(t *testing.T, cmd *exec.Cmd, d time.Duration) (killed bool, stderr string, err error) {
+	t.Helper()
+	var buf bytes.Buffer
+	cmd.Stderr = &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+		return false, buf.String(), err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		return true, buf.String(), nil
+	}
 }

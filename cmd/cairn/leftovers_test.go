@@ -148,30 +148,20 @@ steps:
 			args = []string{"--journal", j, "run", play} // killed before the run was journaled
 		}
 		cmd := exec.Command(cairnBin, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		after := time.Duration(50+rng.IntN(700)) * time.Millisecond
 		if i > 12 {
 			after = time.Hour // let it finish: enough kills
 		}
-		select {
-		case err := <-done:
-			// Killed after the run's last commit: nothing left to resume.
-			finished := cmd.ProcessState.ExitCode() == ExitRefused && strings.Contains(stderr.String(), "no unfinished run") &&
-				strings.TrimSpace(cairn(t, j, "runs", "--status", "succeeded", "-q").stdout) != ""
-			if err != nil && !finished {
-				t.Fatalf("%v: %v\n%s", args, err, stderr.String())
-			}
-		case <-time.After(after):
-			cmd.Process.Kill()
-			<-done
+		killed, stderr, err := runOrKill(t, cmd, after)
+		if killed {
 			kills++
 			continue
+		}
+		// Killed after the run's last commit: nothing left to resume.
+		finished := cmd.ProcessState.ExitCode() == ExitRefused && strings.Contains(stderr, "no unfinished run") &&
+			strings.TrimSpace(cairn(t, j, "runs", "--status", "succeeded", "-q").stdout) != ""
+		if err != nil && !finished {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
 		}
 		break
 	}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -72,28 +71,18 @@ func TestMirrorCrashLoopAtRandomTimes(t *testing.T) {
 			}
 		}
 		cmd := k.command(j, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		after := time.Duration(20+rng.IntN(600)) * time.Millisecond
 		if i >= 12 && kills >= 3 && moves >= 1 {
 			after = time.Hour // enough kills: let it finish
 		}
-		select {
-		case err := <-done:
-			nothingLeft := cmd.ProcessState.ExitCode() == ExitRefused && strings.Contains(stderr.String(), "nothing is left to resume")
-			if err != nil && !nothingLeft {
-				t.Fatalf("%v: %v\n%s", args, err, stderr.String())
-			}
-		case <-time.After(after):
-			cmd.Process.Kill()
-			<-done
+		killed, stderr, err := runOrKill(t, cmd, after)
+		if killed {
 			kills++
 			continue
+		}
+		nothingLeft := cmd.ProcessState.ExitCode() == ExitRefused && strings.Contains(stderr, "nothing is left to resume")
+		if err != nil && !nothingLeft {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
 		}
 		break
 	}
@@ -114,7 +103,7 @@ func TestMirrorCrashLoopAtRandomTimes(t *testing.T) {
 	}
 	want(t, k.cairnJournal(j, "journal", "verify", run), ExitOK)
 	local := k.cairnJournal(j, "journal", "export", run)
-	wantNoStartAfterSuccess(t, local.stdout)
+	wantNoStartAfterSuccess(t, "journal export "+run, local.stdout)
 	mirror := k.cairnJournal(j, "journal", "export", "--cluster", run, "--lock-namespace", k.ns)
 	if mirror.code != ExitOK || mirror.stdout != local.stdout {
 		t.Fatalf("the mirror (exit %d) is not the journal that finished the run:\n%s\njournal:\n%s", mirror.code, mirror.stdout, local.stdout)
